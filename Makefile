@@ -1,0 +1,38 @@
+# Gridwork: the two commands of the README quick start, and the developer's checks.
+#   make demo   creates .venv, installs, migrates, seeds the demo community, serves it
+#   make test   creates .venv, installs with the test extra, runs the whole suite
+#               (and again on PostgreSQL when GRIDWORK_TEST_POSTGRES_URL names a database)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+DEMO_DIR ?= instance
+
+.PHONY: demo test install install-test lint typecheck test-sqlite test-postgres clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+
+demo: install
+	GRIDWORK_DEMO=1 GRIDWORK_INSTANCE_DIR=$(abspath $(DEMO_DIR)) $(BIN)/gridwork db upgrade
+	GRIDWORK_DEMO=1 GRIDWORK_INSTANCE_DIR=$(abspath $(DEMO_DIR)) $(BIN)/gridwork seed-demo
+	GRIDWORK_DEMO=1 GRIDWORK_INSTANCE_DIR=$(abspath $(DEMO_DIR)) $(BIN)/gridwork serve --host $(HOST) --port $(PORT)
+
+test: install-test
+	$(BIN)/python tests/run_suite.py
+
+lint: install-test
+	$(BIN)/ruff check server client_sync schemas tests bench
+	$(BIN)/mypy server client_sync schemas
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,44 @@
+"""Logging in and who I am."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+__all__ = ["TokenRequestSchema", "TokenSchema", "MeSchema", "GridRefSchema"]
+
+
+class TokenRequestSchema(Schema):
+    """Username and password, and the device asking (for the token list and revocation)."""
+
+    username = fields.String(required=True, validate=validate.Length(1, 64))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(1, 256))
+    device_id = fields.String(load_default=None, validate=validate.Length(max=128))
+
+
+class TokenSchema(Schema):
+    """A bearer token: shown once, only its hash is kept."""
+
+    token = fields.String(required=True)
+    token_type = fields.String(dump_default="Bearer")
+    expires_at = fields.AwareDateTime()
+
+
+class GridRefSchema(Schema):
+    """A grid named in another answer."""
+
+    id = fields.Integer()
+    code = fields.String()
+    name = fields.String()
+
+
+class MeSchema(Schema):
+    """The logged-in user, their role and their geography."""
+
+    id = fields.Integer()
+    username = fields.String()
+    display_name = fields.String()
+    role = fields.String()
+    community = fields.Function(lambda u: u.community.code if u.community else None)
+    department = fields.Function(lambda u: u.department.code if u.department else None)
+    grids = fields.List(fields.Nested(GridRefSchema))
+    building_ids = fields.Function(lambda u: [b.id for b in u.buildings])

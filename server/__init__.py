@@ -1,0 +1,90 @@
+"""Gridwork server: the Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+
+from server.config import Config, load_config
+
+__all__ = ["create_app", "__version__"]
+
+__version__ = "0.1.0"
+MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+
+
+def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
+    """Create the app: settings from ``config`` (a class or mapping), then ``GRIDWORK_*``.
+
+    Args:
+        config: a Config subclass or a dict of overrides; ``None`` means ``Config``.
+    """
+    app = Flask(__name__, instance_relative_config=False)
+    if isinstance(config, dict):
+        app.config.from_object(Config)
+        app.config.update(config)
+    else:
+        app.config.from_object(config or Config)
+    app.config.from_prefixed_env("GRIDWORK")
+    if isinstance(config, dict):
+        app.config.update(config)  # explicit overrides win over the environment
+    load_config(app.config)
+    Path(app.config["MEDIA_DIR"]).mkdir(parents=True, exist_ok=True)
+
+    _init_extensions(app)
+    _register(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from server.extensions import compress, db, limiter, migrate
+
+    import server.models  # noqa: F401 - registers every table on the metadata
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True,
+                     compare_type=True)
+    compress.init_app(app)
+    limiter.init_app(app)
+    with app.app_context():
+        if db.engine.dialect.name == "sqlite":
+            event.listen(db.engine, "connect", _sqlite_pragmas)
+    if app.config.get("PROXY_COUNT"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count,  # type: ignore
+                                x_host=count)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the secretary's map read while a worker's sync writes; foreign keys are off
+    # by default in SQLite and must be switched on per connection.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _register(app: Flask) -> None:
+    from server.api import register_api
+    from server.cli import register_cli
+    from server.errors import register_error_handlers
+
+    register_api(app)
+    register_error_handlers(app)
+    register_cli(app)
+    try:
+        from server.web.views import register_web
+    except ModuleNotFoundError as exc:
+        if exc.name != "server.web.views":
+            raise
+    else:
+        register_web(app)
+    logging.getLogger("server").setLevel(app.config.get("LOG_LEVEL", "INFO"))

@@ -1,0 +1,77 @@
+"""Tokens (log in, log out) and who I am."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request
+from flask_smorest import Blueprint
+
+from schemas.auth import MeSchema, TokenRequestSchema, TokenSchema
+from server.api.security import auth_required, current_token, current_user
+from server.errors import ApiError
+from server.extensions import db, limiter
+from server.services import auth as auth_service
+from server.services.audit import audit
+
+__all__ = ["bp"]
+
+bp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Log in, log out, who I am")
+
+
+def _username_key() -> str:
+    body = request.get_json(silent=True)
+    name = body.get("username") if isinstance(body, dict) else None
+    return f"login-user:{str(name)[:64].lower()}" if name else "login-user:"
+
+
+def _login_limit() -> str:
+    return str(current_app.config["LOGIN_RATE_LIMIT"])
+
+
+def _failed(response: Any) -> bool:
+    return bool(response.status_code == 401)
+
+
+@bp.route("/auth/tokens", methods=["POST"])
+@limiter.limit(_login_limit, key_func=_username_key, deduct_when=_failed)
+@limiter.limit(_login_limit, deduct_when=_failed)  # per client address
+@bp.arguments(TokenRequestSchema)
+@bp.response(201, TokenSchema)
+@bp.alt_response(401, response="UNAUTHORIZED")
+@bp.alt_response(429, response="TOO_MANY_REQUESTS")
+def create_token(args: dict[str, Any]) -> Any:
+    """Log in: exchange username and password for a bearer token with an expiry.
+
+    Failed attempts are limited per username and per client address (429 with Retry-After).
+    """
+    try:
+        user = auth_service.login(db.session, args["username"], args["password"])
+    except ApiError:
+        audit(db.session, None, "login_failed", "user", None, username=args["username"][:64])
+        db.session.commit()
+        raise
+    token, row = auth_service.issue_token(
+        db.session, user, ttl_hours=current_app.config["TOKEN_TTL_HOURS"],
+        device_id=args.get("device_id"))
+    audit(db.session, user, "login", "user", user.id, device_id=args.get("device_id"))
+    db.session.commit()
+    return {"token": token, "token_type": "Bearer", "expires_at": row.expires_at}
+
+
+@bp.route("/auth/tokens/current", methods=["DELETE"])
+@auth_required()
+@bp.response(204)
+def revoke_current_token() -> None:
+    """Log out: revoke the token this request was made with."""
+    row = current_token()
+    if row is not None:
+        auth_service.revoke_token(db.session, row)
+
+
+@bp.route("/me")
+@auth_required()
+@bp.response(200, MeSchema)
+def me() -> Any:
+    """Who I am: my role, community, department, grids and buildings."""
+    return current_user()

@@ -1,0 +1,199 @@
+"""The admin command line, ``gridwork`` (Flask's CLI with the app factory).
+
+Every command reads the same ``GRIDWORK_*`` environment as the server, and fails with a
+one-line message and a non-zero exit on bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from flask import Flask
+from flask.cli import AppGroup, FlaskGroup
+
+from server.errors import ApiError
+
+__all__ = ["main", "register_cli"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(func: F) -> F:
+    """Turn domain errors into one readable line and exit status 1."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ApiError as exc:
+            errors = exc.extra.get("errors")
+            lines = [exc.detail]
+            if isinstance(errors, dict):
+                lines += [f"  {field}: {' '.join(map(str, msgs))}" for field, msgs in
+                          errors.items()]
+            raise click.ClickException("\n".join(lines)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+communities = AppGroup("communities", help="Communities (社区).")
+departments = AppGroup("departments", help="Departments (职能部门) that receive cases.")
+grids = AppGroup("grids", help="Grid boundaries (网格).")
+users = AppGroup("users", help="User accounts.")
+
+
+@communities.command("create")
+@click.argument("code")
+@click.argument("name")
+@_friendly
+def community_create(code: str, name: str) -> None:
+    """Create a community: CODE NAME."""
+    from server.extensions import db
+    from server.services.org import create_community
+
+    create_community(db.session, code, name)
+    click.echo(f"Created community {code} ({name}).")
+
+
+@departments.command("create")
+@click.argument("code")
+@click.argument("name")
+@click.option("--webhook", default=None, help="URL that receives a signed POST per case step.")
+@_friendly
+def department_create(code: str, name: str, webhook: str | None) -> None:
+    """Create a department: CODE NAME."""
+    from server.extensions import db
+    from server.services.org import create_department
+
+    create_department(db.session, code, name, webhook)
+    click.echo(f"Created department {code} ({name}).")
+
+
+@grids.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--community", "community_code", required=True, help="Community code.")
+@_friendly
+def grids_import(file: Path, community_code: str) -> None:
+    """Import grid polygons from a GeoJSON FeatureCollection (properties: code, name)."""
+    from server.extensions import db
+    from server.services.grids import import_grids
+
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{file} is not a JSON file: {exc}") from exc
+    result = import_grids(db.session, community_code, data)
+    click.echo(f"Grids created: {len(result.created)}, updated: {len(result.updated)}.")
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", required=True, help="admin, secretary, dispatcher, department, "
+                                            "supervisor, grid_worker or building_head.")
+@click.option("--grid", "grid_codes", multiple=True, help="Grid code (repeatable).")
+@click.option("--community", "community_code", default=None, help="Community code.")
+@click.option("--department", "department_code", default=None, help="Department code.")
+@click.option("--building", "building_codes", multiple=True,
+              help="Building code in --community (repeatable), for building heads.")
+@click.option("--display-name", default=None, help="Name shown to others.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@_friendly
+def user_create(username: str, role: str, grid_codes: tuple[str, ...],
+                community_code: str | None, department_code: str | None,
+                building_codes: tuple[str, ...], display_name: str | None,
+                password_stdin: bool) -> None:
+    """Create a user with a role and the grids, community or department they work in."""
+    from sqlalchemy import select
+
+    from server.extensions import db
+    from server.models import Building, Community
+    from server.services.auth import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    building_ids: tuple[int, ...] = ()
+    if building_codes:
+        ids = db.session.scalars(select(Building.id).join(
+            Community, Building.community_id == Community.id).where(
+            Community.code == community_code, Building.code.in_(building_codes))).all()
+        if len(ids) != len(set(building_codes)):
+            raise click.ClickException("Unknown building code in --community.")
+        building_ids = tuple(ids)
+    user = create_user(db.session, username, password, role, display_name=display_name,
+                       grid_codes=grid_codes, community_code=community_code,
+                       department_code=department_code, building_ids=building_ids)
+    click.echo(f"Created user {user.username} ({user.role}).")
+
+
+@click.command("seed-demo")
+@_friendly
+def seed_demo() -> None:
+    """Build the demo community 友谊河社区 (idempotent) and print its logins."""
+    from server.demo import seed_demo as build
+
+    for line in build():
+        click.echo(line)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the app with gunicorn (not the Flask development server)."""
+    args = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}",
+            "--workers", str(workers), "--worker-class", "gthread", "--threads", "4",
+            # Photo uploads on a weak signal are slow: do not kill a worker mid-upload.
+            "--timeout", "120", "--graceful-timeout", "30", "--access-logfile", "-",
+            "server.wsgi:app"]
+    click.echo(f"Gridwork is serving on http://{host}:{port}/ (Ctrl-C stops it)")
+    os.execv(sys.executable, args)  # noqa: S606 - replaces this process with gunicorn
+
+
+def register_cli(app: Flask) -> None:
+    """Add the admin commands to ``app.cli``."""
+    for command in (communities, departments, grids, users, seed_demo, serve):
+        app.cli.add_command(command)
+    for extra in _optional_commands():
+        app.cli.add_command(extra)
+
+
+def _optional_commands() -> list[click.Command]:
+    import importlib
+
+    found = []
+    for name in ("uploads", "households", "reports"):
+        try:
+            module = importlib.import_module(f"server.cli_{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"server.cli_{name}":
+                raise
+            continue
+        found.append(module.command)
+    return found
+
+
+def _create_app() -> Flask:
+    from server import create_app
+
+    return create_app()
+
+
+def main() -> None:
+    """Entry point of the ``gridwork`` console script."""
+    cli = FlaskGroup(create_app=_create_app, add_default_commands=True,
+                     help="Gridwork server administration.")
+    try:
+        cli.main(prog_name="gridwork")
+    except RuntimeError as exc:  # e.g. a missing GRIDWORK_SECRET_KEY
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)

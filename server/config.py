@@ -1,0 +1,102 @@
+"""Settings: defaults for the embedded tier, overridden by ``GRIDWORK_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Config", "TestConfig", "load_config", "DEMO_SECRET_KEY"]
+
+DEMO_SECRET_KEY = "gridwork-demo-not-secret"  # noqa: S105 - refused outside the demo, see load_config
+
+
+def _instance_dir() -> Path:
+    return Path(os.environ.get("GRIDWORK_INSTANCE_DIR", Path.cwd() / "instance")).resolve()
+
+
+class Config:
+    """Embedded default: one community on one machine, SQLite (WAL) and a local photo folder."""
+
+    INSTANCE_DIR: str = str(_instance_dir())
+    SECRET_KEY: str | None = None
+    DEMO: bool = False
+    DATABASE_URL: str | None = None  # default: sqlite:///<instance>/gridwork.db
+    MEDIA_DIR: str | None = None  # default: <instance>/media
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+
+    # API and OpenAPI (flask-smorest)
+    API_TITLE = "Gridwork API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "/api/v1/docs/assets/"  # served from the swagger-ui-bundle wheel, no CDN
+    JSON_SORT_KEYS = False
+
+    # Auth
+    TOKEN_TTL_HOURS: int = 24 * 30  # a phone on patrol stays logged in for a month
+    LOGIN_RATE_LIMIT: str = "5 per minute"
+    RATELIMIT_STORAGE_URI: str = "memory://"
+    RATELIMIT_HEADERS_ENABLED: bool = True
+
+    # Compression of JSON answers for phones on metered connections
+    COMPRESS_MIMETYPES = ["application/json", "application/problem+json", "application/geo+json",
+                          "text/html", "text/css", "text/csv", "application/javascript"]
+    COMPRESS_ALGORITHM = ["br", "gzip"]
+    COMPRESS_MIN_SIZE = 500
+
+    # Photos
+    MAX_PHOTO_BYTES: int = 25 * 1024 * 1024
+    MAX_PHOTO_PIXELS: int = 60_000_000
+    UPLOAD_EXPIRY_HOURS: int = 24
+    MAX_CONTENT_LENGTH: int | None = 32 * 1024 * 1024  # whole request bodies (a photo plus form)
+
+    # Reports and visits
+    LOCATION_MISMATCH_M: float = 100.0
+    STALE_PHOTO_HOURS: float = 24.0
+    DUPLICATE_RADIUS_M: float = 50.0
+    DUPLICATE_WINDOW_HOURS: float = 24.0
+    OFF_SITE_M: float = 150.0
+    OFF_SITE_ACCURACY_CAP_M: float = 100.0
+    LATE_VISIT_HOURS: float = 72.0
+    CLOCK_SKEW_MINUTES: float = 10.0
+
+    TIMEZONE = "Asia/Shanghai"
+
+
+class TestConfig(Config):
+    """Settings for the test suite: a throwaway database and media folder chosen by the fixtures."""
+
+    TESTING = True
+    SECRET_KEY = "test-secret-key"  # noqa: S105 - test only
+    LOGIN_RATE_LIMIT = "5 per minute"
+
+
+def load_config(app_config: dict[str, Any]) -> None:
+    """Fill derived defaults and refuse an unsafe production setup.
+
+    Args:
+        app_config: ``app.config`` after the class and the ``GRIDWORK_`` environment are applied.
+    """
+    instance = Path(app_config["INSTANCE_DIR"])
+    if not app_config.get("DATABASE_URL"):
+        app_config["DATABASE_URL"] = f"sqlite:///{instance / 'gridwork.db'}"
+    if not app_config.get("MEDIA_DIR"):
+        app_config["MEDIA_DIR"] = str(instance / "media")
+    app_config["SQLALCHEMY_DATABASE_URI"] = app_config["DATABASE_URL"]
+    if app_config["DATABASE_URL"].startswith("sqlite"):
+        # One writer at a time: wait for the lock instead of failing at once.
+        opts = dict(app_config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        opts.setdefault("connect_args", {"timeout": 30})
+        app_config["SQLALCHEMY_ENGINE_OPTIONS"] = opts
+    if not app_config.get("SECRET_KEY"):
+        if app_config.get("DEMO") or app_config.get("TESTING"):
+            app_config["SECRET_KEY"] = DEMO_SECRET_KEY
+        else:
+            raise RuntimeError(
+                "GRIDWORK_SECRET_KEY is not set. Set it to a long random string "
+                "(for example: python -c 'import secrets; print(secrets.token_hex(32))'), "
+                "or set GRIDWORK_DEMO=1 for a demo."
+            )

@@ -1,0 +1,198 @@
+"""RFC 9457 problem+json for every error under ``/api/``.
+
+Domain code raises an :class:`ApiError` subclass; handlers here turn it, any werkzeug
+``HTTPException`` and marshmallow/webargs validation errors into a problem document.
+A 500 never shows internals: the detail is generic and the traceback goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json, request
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+__all__ = [
+    "ApiError", "NotFoundError", "ForbiddenError", "ConflictError", "DependencyMissingError",
+    "UnprocessableError", "PayloadTooLargeError", "UnsupportedMediaTypeError", "AuthError",
+    "problem_response", "register_error_handlers", "PROBLEM_BASE",
+]
+
+log = logging.getLogger(__name__)
+
+PROBLEM_BASE = "/problems/"
+PROBLEM_MIMETYPE = "application/problem+json"
+
+_STATUS_SLUGS = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 410: "gone",
+    412: "precondition_failed", 413: "payload_too_large", 415: "unsupported_media_type",
+    422: "validation", 428: "precondition_required", 429: "rate_limited",
+    500: "server_error", 503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """Root of the domain errors the API reports; carries status, type slug and extra members."""
+
+    status = 400
+    slug = "bad_request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, slug: str | None = None, status: int | None = None,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if slug:
+            self.slug = slug
+        if status:
+            self.status = status
+        self.headers = headers or {}
+        self.extra = extra
+
+
+class AuthError(ApiError):
+    """Missing, wrong or expired credentials."""
+
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+
+class ForbiddenError(ApiError):
+    """Authenticated, but this role or grid may not do it."""
+
+    status, slug, title = 403, "forbidden", "Not allowed"
+
+
+class NotFoundError(ApiError):
+    """No such record in the caller's scope."""
+
+    status, slug, title = 404, "not_found", "Not found"
+
+
+class ConflictError(ApiError):
+    """The request conflicts with the stored state (e.g. same client_uuid, another body)."""
+
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class DependencyMissingError(ConflictError):
+    """A record names a parent (photo, household) that the server has not received yet."""
+
+    slug, title = "dependency_missing", "A record this one depends on has not arrived yet"
+
+
+class UnprocessableError(ApiError):
+    """Well-formed but invalid input; ``errors`` maps fields to messages."""
+
+    status, slug, title = 422, "validation", "Invalid input"
+
+
+class PayloadTooLargeError(ApiError):
+    """Body over the configured limit."""
+
+    status, slug, title = 413, "payload_too_large", "Too large"
+
+
+class UnsupportedMediaTypeError(ApiError):
+    """Body of a kind the endpoint does not take."""
+
+    status, slug, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+def problem_response(status: int, slug: str, title: str, detail: str | None = None,
+                     headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    """Build a problem+json response."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body["instance"] = request.path if request else None
+    body.update({k: v for k, v in extra.items() if v is not None})
+    resp = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_MIMETYPE)
+    for key, value in (headers or {}).items():
+        resp.headers[key] = value
+    return resp
+
+
+def _flatten_webargs(messages: Any) -> Any:
+    """webargs nests errors by location ({"json": {...}}); the API speaks field names only."""
+    if isinstance(messages, dict) and set(messages) <= {"json", "query", "form", "files",
+                                                         "headers", "view_args", "cookies"}:
+        flat: dict[str, Any] = {}
+        for part in messages.values():
+            if isinstance(part, dict):
+                flat.update(part)
+        return flat
+    return messages
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    """Turn any werkzeug HTTP error into problem+json (used for /api/ paths)."""
+    status = error.code or 500
+    if status >= 500:
+        return _server_error(error)
+    data = getattr(error, "data", None) or {}
+    errors = data.get("errors") or data.get("messages")
+    headers = dict(data.get("headers") or {})
+    if error.response is not None:
+        headers.update({k: v for k, v in error.response.headers.items()
+                        if k.lower() in ("retry-after", "allow")})
+    if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))  # type: ignore[attr-defined]
+    if status == 429:
+        headers.setdefault("Retry-After", "60")
+    detail = data.get("message") or error.description
+    if status == 422:
+        detail = data.get("message") or "The request has invalid fields; see errors."
+    return problem_response(
+        status, _STATUS_SLUGS.get(status, "http_error"), error.name, detail, headers,
+        errors=_flatten_webargs(errors) if errors else None,
+    )
+
+
+def handle_api_error(error: ApiError) -> Response:
+    """Turn a domain error into problem+json."""
+    return problem_response(error.status, error.slug, error.title, error.detail,
+                            error.headers, **error.extra)
+
+
+def handle_validation_error(error: ValidationError) -> Response:
+    """A marshmallow error raised in a service (outside webargs parsing)."""
+    return problem_response(422, "validation", "Invalid input",
+                            "The request has invalid fields; see errors.",
+                            errors=error.normalized_messages())
+
+
+def _server_error(error: BaseException) -> Response:
+    original = getattr(error, "original_exception", None) or error
+    log.error("unhandled error on %s %s", request.method, request.path,
+              exc_info=(type(original), original, original.__traceback__))
+    return problem_response(500, "server_error", "Internal server error",
+                            "Something went wrong on the server. It has been logged; "
+                            "try again, and tell the administrator if it keeps happening.")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Make every error under /api/ a problem document; leave pages to the web blueprint."""
+
+    def on_http(error: HTTPException) -> Any:
+        if request.path.startswith("/api/"):
+            return handle_http_exception(error)
+        return error
+
+    def on_unexpected(error: Exception) -> Any:
+        if isinstance(error, HTTPException):
+            return on_http(error)
+        if request.path.startswith("/api/"):
+            return _server_error(error)
+        return InternalServerError(original_exception=error)
+
+    app.register_error_handler(HTTPException, on_http)
+    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(ValidationError, handle_validation_error)
+    app.register_error_handler(Exception, on_unexpected)

@@ -1,0 +1,1 @@
+"""The secretary's pages under /app/ (the visit map and the dashboard)."""

@@ -1,0 +1,109 @@
+"""Fixtures shared by the whole suite: the app on SQLite or PostgreSQL, clients, users."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from tests.dbsetup import TestDatabase, make_test_database
+from tests.factories import Factory
+
+
+@pytest.fixture(scope="session")
+def test_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabase]:
+    """The database of this run, created once and dropped at the end."""
+    database = make_test_database(tmp_path_factory.mktemp("db"))
+    database.create()
+    yield database
+    database.drop()
+
+
+@pytest.fixture(scope="session")
+def app_config(test_database: TestDatabase, tmp_path_factory: pytest.TempPathFactory,
+               ) -> dict[str, Any]:
+    """Settings for the app under test (also handed to live server processes)."""
+    instance = tmp_path_factory.mktemp("instance")
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "INSTANCE_DIR": str(instance),
+        "DATABASE_URL": test_database.url,
+        "MEDIA_DIR": str(instance / "media"),
+        "RATELIMIT_STORAGE_URI": "memory://",
+    }
+
+
+@pytest.fixture(scope="session")
+def _migrated_app(app_config: dict[str, Any]) -> Flask:
+    from server import create_app
+    from server.extensions import db
+
+    app = create_app(dict(app_config))
+    with app.app_context():
+        # The schema comes from the models here; tests/server/test_migrations.py proves the
+        # Alembic migrations build the same schema.
+        db.create_all()
+    return app
+
+
+def _clean(app: Flask) -> None:
+    from server.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        with db.engine.begin() as conn:
+            if db.engine.dialect.name == "postgresql":
+                names = ", ".join(f'"{name}"' for name in tables)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for name in tables:
+                    conn.execute(text(f'DELETE FROM "{name}"'))
+                has_seq = conn.execute(text(
+                    "SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first()
+                if has_seq:
+                    conn.execute(text("DELETE FROM sqlite_sequence"))
+
+
+@pytest.fixture
+def app(_migrated_app: Flask) -> Iterator[Flask]:
+    """The app, on a clean database; the rate limiter starts empty."""
+    from server.extensions import limiter
+
+    _clean(_migrated_app)
+    limiter.reset()
+    with _migrated_app.app_context():
+        yield _migrated_app
+    _clean(_migrated_app)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client of the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app: Flask) -> Any:
+    """The Flask-SQLAlchemy handle, inside an app context."""
+    from server.extensions import db as _db
+
+    return _db
+
+
+@pytest.fixture
+def factory(app: Flask, client: FlaskClient) -> Factory:
+    """Test data: communities, grids, buildings, users with tokens."""
+    return Factory(app, client)
+
+
+@pytest.fixture
+def media_dir(app: Flask) -> Path:
+    """The folder photos are stored in for this run."""
+    return Path(app.config["MEDIA_DIR"])
