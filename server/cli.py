@@ -168,17 +168,16 @@ def register_cli(app: Flask) -> None:
 
 
 def _optional_commands() -> list[click.Command]:
+    """The ``command`` of each ``server/cli_*.py`` module (uploads, households, reports...)."""
     import importlib
+    import pkgutil
+
+    import server
 
     found = []
-    for name in ("uploads", "households", "reports"):
-        try:
-            module = importlib.import_module(f"server.cli_{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"server.cli_{name}":
-                raise
-            continue
-        found.append(module.command)
+    for info in sorted(pkgutil.iter_modules(server.__path__), key=lambda i: i.name):
+        if info.name.startswith("cli_"):
+            found.append(importlib.import_module(f"server.{info.name}").command)
     return found
 
 

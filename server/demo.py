@@ -19,7 +19,7 @@ from server.models import Building, Community, Department, Grid, User
 from server.services.auth import create_user
 from server.services.grids import import_grids
 
-__all__ = ["seed_demo", "DEMO_PASSWORD", "DEMO_COMMUNITY", "DEMO_EXTENSIONS", "demo_grid_boxes"]
+__all__ = ["seed_demo", "DEMO_PASSWORD", "DEMO_COMMUNITY", "demo_grid_boxes"]
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - printed to the person running the demo
 DEMO_COMMUNITY = ("YYH", "友谊河社区")
@@ -42,8 +42,19 @@ GRIDS = [
     ("YYH-04", "第四网格(罗城路—友谊河东)", CANAL_LON, SOUTH, EAST, MIDDLE_LAT),
 ]
 
-# Each extension gets the session and the community and yields lines to print.
-DEMO_EXTENSIONS: list[Callable[[Session, Community], Iterator[str]]] = []
+
+def _demo_extensions() -> list[Callable[[Session, Community], Iterator[str]]]:
+    """The ``seed(session, community)`` of each ``server/demo_*.py`` module, by name."""
+    import importlib
+    import pkgutil
+
+    import server
+
+    found = []
+    for info in sorted(pkgutil.iter_modules(server.__path__), key=lambda i: i.name):
+        if info.name.startswith("demo_"):
+            found.append(importlib.import_module(f"server.{info.name}").seed)
+    return found
 
 
 def demo_grid_boxes() -> list[tuple[str, str, float, float, float, float]]:
@@ -127,7 +138,7 @@ def seed_demo() -> Iterator[str]:
     _seed_buildings(session, community)
     users = _demo_users(session, community)
     yield f"Demo community {name} ({code}): {len(GRIDS)} grids."
-    for extension in DEMO_EXTENSIONS:
+    for extension in _demo_extensions():
         yield from extension(session, community)
     yield f"Logins (password for all: {DEMO_PASSWORD}):"
     for username, display, role in users:

@@ -58,15 +58,16 @@ def register_api(app: Flask) -> None:
 
 
 def _optional_blueprints() -> list[Any]:
-    """Blueprints of resources added by later modules (reports, households, visits, sync...)."""
+    """Every other module of this package that defines a blueprint ``bp``, by name."""
     import importlib
+    import pkgutil
 
+    core = {"auth", "docs", "grids", "health", "security"}
     found = []
-    for name in ("categories", "photos", "uploads", "reports", "transitions", "households",
-                 "visits", "agenda", "stats", "sync"):
-        try:
-            found.append(importlib.import_module(f"server.api.{name}"))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"server.api.{name}":
-                raise
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name in core:
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(module, "bp"):
+            found.append(module)
     return found

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from server.models.audit import AuditLog
 from server.models.org import Building, Community, Department, Grid
+from server.models.photos import Photo
+from server.models.reports import REPORT_STATUSES, Category, Report, report_photos
 from server.models.users import ApiToken, Role, User, user_buildings, user_grids
 
 __all__ = [
+    "Photo", "Category", "Report", "report_photos", "REPORT_STATUSES",
     "AuditLog", "Building", "Community", "Department", "Grid", "ApiToken", "Role", "User",
     "user_buildings", "user_grids",
 ]

@@ -1,0 +1,86 @@
+"""Replay-safe creation of device records, keyed by their ``client_uuid``.
+
+A replay with the same body answers the first result; another body under the same UUID is a
+409. Two identical requests racing are settled by the unique constraint on ``client_uuid``,
+not by a check-then-insert: the loser's insert fails, its savepoint rolls back, and it
+answers the winner's row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.errors import ConflictError
+
+__all__ = ["body_digest", "canonical_json", "find_replay", "create_once"]
+
+T = TypeVar("T")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise TypeError("naive datetime in a request body")
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    raise TypeError(f"cannot canonicalise {type(value).__name__}")
+
+
+def canonical_json(data: Mapping[str, Any]) -> str:
+    """JSON with sorted keys, no spaces, times in UTC: equal bodies give equal text."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_default)
+
+
+def body_digest(data: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a loaded request body."""
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
+
+
+def find_replay(session: Session, model: type[T], client_uuid: str, digest: str) -> T | None:
+    """The row already made for ``client_uuid`` if the body matches; 409 if it differs."""
+    row = session.scalar(select(model).where(model.client_uuid == client_uuid))  # type: ignore
+    if row is None:
+        return None
+    if row.body_sha256 != digest:  # type: ignore[attr-defined]
+        raise ConflictError(
+            f"A different record was already sent with client_uuid {client_uuid}. "
+            "An edit must be sent as a new record with a new client_uuid.",
+            client_uuid=client_uuid)
+    return row
+
+
+def create_once(session: Session, model: type[T], client_uuid: str, digest: str,
+                build: Callable[[], T]) -> tuple[T, bool]:
+    """Insert the row ``build()`` makes unless ``client_uuid`` exists; return (row, created).
+
+    ``build`` adds the row (and its children) to the session. The insert runs in a
+    savepoint, so a lost race rolls back only this record. The caller commits.
+    """
+    existing = find_replay(session, model, client_uuid, digest)
+    if existing is not None:
+        return existing, False
+    try:
+        with session.begin_nested():
+            row = build()
+            session.flush()
+    except IntegrityError:
+        existing = find_replay(session, model, client_uuid, digest)
+        if existing is None:
+            raise
+        return existing, False
+    return row, True
