@@ -32,15 +32,18 @@ def _bearer() -> str:
 
 def authenticate_request() -> User:
     """Authenticate the request's bearer token (or the web session) and remember the user."""
-    if "user" in g:
-        return cast(User, g.user)
+    # Cached on the request, not on g: an app context (and its g) can outlive one request.
+    cached = request.environ.get("gridwork.user")
+    if cached is not None:
+        return cast(User, cached)
     from server.web.session import session_user  # pages log in with a cookie
 
     user = session_user() if not request.headers.get("Authorization") else None
     if user is None:
         token_row = authenticate_token(db.session, _bearer())
-        g.token = token_row
+        request.environ["gridwork.token"] = token_row
         user = token_row.user
+    request.environ["gridwork.user"] = user
     g.user = user
     g.access = access_for(db.session, user)
     return user
@@ -82,4 +85,4 @@ def current_access() -> Access:
 
 def current_token() -> ApiToken | None:
     """The token row this request authenticated with (``None`` for a web session)."""
-    return cast(ApiToken | None, g.get("token"))
+    return cast(ApiToken | None, request.environ.get("gridwork.token"))
