@@ -36,6 +36,7 @@ class Config:
     JSON_SORT_KEYS = False
 
     # Auth
+    PASSWORD_HASH_CHEAP: bool = False  # tests only: argon2id at its cheapest parameters
     TOKEN_TTL_HOURS: int = 24 * 30  # a phone on patrol stays logged in for a month
     LOGIN_RATE_LIMIT: str = "5 per minute"
     RATELIMIT_STORAGE_URI: str = "memory://"
@@ -64,6 +65,23 @@ class Config:
     CLOCK_SKEW_MINUTES: float = 10.0
 
     TIMEZONE = "Asia/Shanghai"
+
+    # Web pages (/app/): a signed session cookie, CSRF on every form and cookie-auth API write
+    WEB_SESSION_HOURS: float = 12.0  # a secretary's working day; the cookie is refused after it
+    SESSION_COOKIE_HTTPONLY: bool = True
+    SESSION_COOKIE_SAMESITE: str = "Lax"
+    SESSION_COOKIE_SECURE: bool = False  # set GRIDWORK_SESSION_COOKIE_SECURE=true behind HTTPS
+    WTF_CSRF_CHECK_DEFAULT: bool = False  # server.web.csrf decides which requests need a token
+    WTF_CSRF_TIME_LIMIT: int | None = None  # the token lives as long as the session
+    BABEL_DEFAULT_LOCALE: str = "zh_CN"
+    # Base map: a tile URL template ({z}/{x}/{y}) and its coordinate system ('wgs84' for OSM
+    # or Tianditu, 'gcj02' for AMap). None draws grids and points on a plain background.
+    MAP_TILE_URL: str | None = None
+    MAP_TILE_CRS: str = "wgs84"
+    MAP_TILE_ATTRIBUTION: str = ""
+    MAP_CLUSTER_CELL_PX: int = 64  # cluster cell edge in screen pixels at the requested zoom
+    MAP_POINTS_MIN_ZOOM: int = 17  # from this zoom on, households come as single points
+    MAP_MAX_POINTS: int = 5000  # below this many households in view, points even when zoomed out
 
 
 class TestConfig(Config):

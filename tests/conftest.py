@@ -36,6 +36,7 @@ def app_config(test_database: TestDatabase, tmp_path_factory: pytest.TempPathFac
         "DATABASE_URL": test_database.url,
         "MEDIA_DIR": str(instance / "media"),
         "RATELIMIT_STORAGE_URI": "memory://",
+        "PASSWORD_HASH_CHEAP": True,  # argon2id at its cheapest: speed, not strength, in tests
     }
 
 
