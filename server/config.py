@@ -32,7 +32,8 @@ class Config:
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
     OPENAPI_SWAGGER_UI_PATH = "docs"
-    OPENAPI_SWAGGER_UI_URL = "/api/v1/docs/assets/"  # served from the swagger-ui-bundle wheel, no CDN
+    # Swagger UI is served from the swagger-ui-bundle wheel: no CDN.
+    OPENAPI_SWAGGER_UI_URL = "/api/v1/docs/assets/"
     JSON_SORT_KEYS = False
 
     # Auth
@@ -63,6 +64,17 @@ class Config:
     OFF_SITE_ACCURACY_CAP_M: float = 100.0
     LATE_VISIT_HOURS: float = 72.0
     CLOCK_SKEW_MINUTES: float = 10.0
+
+    # The case workflow: a supervisor verifies on site, within this radius of the report.
+    CASE_VERIFY_RADIUS_M: float = 200.0
+    # Department webhooks: sent after the commit by a background thread, retried with
+    # backoff (30 s, 60 s, 2 min... capped), given up after WEBHOOK_MAX_ATTEMPTS tries.
+    WEBHOOKS_ASYNC: bool = True
+    WEBHOOK_TIMEOUT_S: float = 5.0
+    WEBHOOK_MAX_ATTEMPTS: int = 8
+    WEBHOOK_BACKOFF_S: float = 30.0
+    WEBHOOK_BACKOFF_MAX_S: float = 3600.0
+    WEBHOOK_POLL_S: float = 60.0
 
     TIMEZONE = "Asia/Shanghai"
 

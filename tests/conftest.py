@@ -65,7 +65,7 @@ def _clean(app: Flask) -> None:
                 conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
             else:
                 for name in tables:
-                    conn.execute(text(f'DELETE FROM "{name}"'))
+                    conn.execute(text(f'DELETE FROM "{name}"'))  # noqa: S608 - our table names
                 has_seq = conn.execute(text(
                     "SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first()
                 if has_seq:

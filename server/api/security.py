@@ -18,7 +18,7 @@ from server.services.auth import authenticate_token
 __all__ = ["auth_required", "current_user", "current_access", "current_token", "SECURITY"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-SECURITY = [{"bearerAuth": []}]
+SECURITY: list[dict[str, list[str]]] = [{"bearerAuth": []}]
 
 
 def _bearer() -> str:

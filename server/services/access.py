@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import ColumnElement, false, select, true
 from sqlalchemy.orm import Session
@@ -38,11 +39,15 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "households.import": frozenset({R.ADMIN, R.SECRETARY}),
     "households.sensitive": frozenset({R.SECRETARY, R.GRID_WORKER}),
     "households.yellow_ribbon": frozenset({R.SECRETARY, R.GRID_WORKER, R.BUILDING_HEAD}),
+    "households.export": frozenset({R.ADMIN, R.SECRETARY}),
+    # The agenda ranks by tags, sensitive ones included: only roles that may see them.
+    "agenda.read": frozenset({R.SECRETARY, R.GRID_WORKER}),
     "visits.create": frozenset({R.SECRETARY, R.GRID_WORKER, R.BUILDING_HEAD}),
     "visits.read": frozenset({R.ADMIN, R.SECRETARY, R.GRID_WORKER, R.SUPERVISOR,
                               R.BUILDING_HEAD}),
     "stats.coverage": frozenset({R.ADMIN, R.SECRETARY, R.SUPERVISOR, R.GRID_WORKER}),
     "stats.cases": frozenset({R.ADMIN, R.SECRETARY, R.DISPATCHER}),
+    "cases.transition": frozenset({R.DISPATCHER, R.DEPARTMENT, R.SUPERVISOR}),
     "sync.push": frozenset({R.ADMIN, R.SECRETARY, R.GRID_WORKER, R.SUPERVISOR,
                             R.BUILDING_HEAD}),
     "sync.pull": _ALL,
@@ -110,21 +115,21 @@ class Access:
         if not self.sees_grid(grid_id):
             raise ForbiddenError(f"This {what} is outside your grids.")
 
-    def grid_clause(self, column: ColumnElement[int] | object) -> ColumnElement[bool]:
+    def grid_clause(self, column: Any) -> ColumnElement[bool]:
         """A WHERE clause limiting ``column`` (a grid id column) to this user's geography."""
         if self.everywhere:
             return true()
         if not self.grid_ids:
             return false()
-        return column.in_(sorted(self.grid_ids))  # type: ignore[attr-defined,no-any-return]
+        return column.in_(sorted(self.grid_ids))  # type: ignore[no-any-return]
 
-    def building_clause(self, column: ColumnElement[int] | object) -> ColumnElement[bool]:
+    def building_clause(self, column: Any) -> ColumnElement[bool]:
         """A WHERE clause limiting a building id column for building heads; true otherwise."""
         if self.building_ids is None:
             return true()
         if not self.building_ids:
             return false()
-        return column.in_(sorted(self.building_ids))  # type: ignore[attr-defined,no-any-return]
+        return column.in_(sorted(self.building_ids))  # type: ignore[no-any-return]
 
     def sees_sensitive(self, grid_id: int | None) -> bool:
         """Whether unmasked phone/ID numbers and sensitive tags may be shown for this grid."""

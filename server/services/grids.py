@@ -77,7 +77,7 @@ class _IndexCache:
         # Another gunicorn worker may have imported grids: compare a cheap fingerprint.
         key = tuple(session.execute(select(func.count(Grid.id), func.max(Grid.updated_at),
                                            func.max(Grid.id))).one())
-        key = key + (str(session.get_bind().url),)
+        key = key + (str(session.get_bind().engine.url),)
         with self._lock:
             if self._index is not None and self._key == key:
                 return self._index
