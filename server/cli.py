@@ -168,7 +168,7 @@ def register_cli(app: Flask) -> None:
 
 
 def _optional_commands() -> list[click.Command]:
-    """The ``command`` of each ``server/cli_*.py`` module (uploads, households, reports...)."""
+    """The ``command`` (one, or a list) of each ``server/cli_*.py`` module."""
     import importlib
     import pkgutil
 
@@ -177,7 +177,8 @@ def _optional_commands() -> list[click.Command]:
     found = []
     for info in sorted(pkgutil.iter_modules(server.__path__), key=lambda i: i.name):
         if info.name.startswith("cli_"):
-            found.append(importlib.import_module(f"server.{info.name}").command)
+            command = importlib.import_module(f"server.{info.name}").command
+            found.extend(command if isinstance(command, list) else [command])
     return found
 
 

@@ -132,3 +132,16 @@ def test_serve_runs_gunicorn_that_answers_the_api(cli_env):
         server.wait(timeout=30)
         if server.stdout:
             server.stdout.close()
+
+
+def test_backup_and_restore_commands(cli_env, tmp_path):
+    assert run(cli_env, "db", "upgrade").returncode == 0
+    run(cli_env, "communities", "create", "YYH", "友谊河社区")
+    made = run(cli_env, "backup", str(tmp_path / "bk"))
+    assert made.returncode == 0, made.stderr
+    assert "Backed up" in made.stdout
+    again = run(cli_env, "backup", str(tmp_path / "bk"))
+    assert again.returncode != 0 and "not empty" in again.stderr
+    restored = run(cli_env, "restore", str(tmp_path / "bk"), "--yes")
+    assert restored.returncode == 0, restored.stderr
+    assert run(cli_env, "communities", "create", "YYH", "x").returncode != 0  # still there
