@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint, Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 
@@ -18,5 +20,10 @@ def register(app: Flask) -> None:
     @assets.route(f"{prefix}/<path:filename>")
     def asset(filename: str) -> ResponseReturnValue:
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)
+
+    @assets.route(f"{prefix}/gridwork-docs-init.js")
+    def docs_init() -> ResponseReturnValue:
+        return send_from_directory(Path(__file__).parent / "static", "docs-init.js",
+                                   max_age=3600)
 
     app.register_blueprint(assets)
