@@ -41,9 +41,8 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    from server.extensions import compress, db, limiter, migrate
-
     import server.models  # noqa: F401 - registers every table on the metadata
+    from server.extensions import compress, db, limiter, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True,
@@ -76,9 +75,11 @@ def _register(app: Flask) -> None:
     from server.api import register_api
     from server.cli import register_cli
     from server.errors import register_error_handlers
+    from server.security_headers import install_security_headers
 
     register_api(app)
     register_error_handlers(app)
+    install_security_headers(app)
     register_cli(app)
     try:
         from server.web.views import register_web
