@@ -1,0 +1,175 @@
+"""Resumable photo upload, tus 1.0.0 (core, creation, creation-with-upload, termination,
+checksum, expiration) at ``/api/v1/uploads/``.
+
+Every answer carries ``Tus-Resumable``; errors are problem+json with the status codes tus
+prescribes (409 offset mismatch, 412 wrong version, 415 wrong content type, 460 checksum
+mismatch). When the last byte arrives the answer names the photo in ``Photo-Id``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, request
+from flask_smorest import Blueprint
+from werkzeug.http import http_date
+
+from server.api.security import auth_required, current_user
+from server.errors import ApiError, UnsupportedMediaTypeError
+from server.extensions import db
+from server.models import Photo, Upload
+from server.services import uploads as service
+
+__all__ = ["bp"]
+
+bp = Blueprint("uploads", __name__, url_prefix="/api/v1",
+               description="Resumable photo upload (tus 1.0.0)")
+
+OFFSET_OCTET_STREAM = "application/offset+octet-stream"
+_EXPOSED = ("Location, Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata, "
+            "Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, "
+            "Tus-Checksum-Algorithm, Photo-Id")
+_TUS_DOC = {"parameters": [{"in": "header", "name": "Tus-Resumable", "required": True,
+                            "schema": {"type": "string", "enum": [service.TUS_VERSION]}}]}
+
+
+@bp.after_request
+def _tus_headers(response: Response) -> Response:
+    response.headers["Tus-Resumable"] = service.TUS_VERSION
+    response.headers["Access-Control-Expose-Headers"] = _EXPOSED
+    return response
+
+
+def _require_version() -> None:
+    version = request.headers.get("Tus-Resumable")
+    if version != service.TUS_VERSION:
+        raise ApiError(f"Send 'Tus-Resumable: {service.TUS_VERSION}' (got {version!r}).",
+                       slug="tus_version", status=412,
+                       headers={"Tus-Version": service.TUS_VERSION})
+
+
+def _int_header(name: str, *, required: bool = True) -> int | None:
+    raw = request.headers.get(name)
+    if raw is None or raw.strip() == "":
+        if required:
+            raise ApiError(f"The {name} header is required.", slug="bad_request", status=400)
+        return None
+    if not raw.strip().isdigit():
+        raise ApiError(f"The {name} header must be a non-negative integer.",
+                       slug="bad_request", status=400)
+    return int(raw)
+
+
+def _has_body() -> bool:
+    return bool(request.content_length) or "chunked" in request.headers.get(
+        "Transfer-Encoding", "").lower()
+
+
+def _state_headers(upload: Upload, photo: Photo | None) -> dict[str, str]:
+    headers = {"Upload-Offset": str(upload.offset), "Upload-Length": str(upload.length),
+               "Upload-Expires": http_date(upload.expires_at)}
+    if photo is not None:
+        headers["Photo-Id"] = photo.id
+    elif upload.photo_id:
+        headers["Photo-Id"] = upload.photo_id
+    return headers
+
+
+def _answer(status: int, headers: dict[str, str]) -> Response:
+    response = Response(status=status)
+    response.headers.update(headers)
+    return response
+
+
+@bp.route("/uploads/", methods=["OPTIONS"])
+def tus_options() -> Response:
+    """What this tus server supports: version, extensions, checksums, the size limit."""
+    return _answer(204, {
+        "Tus-Version": service.TUS_VERSION,
+        "Tus-Extension": ",".join(service.TUS_EXTENSIONS),
+        "Tus-Checksum-Algorithm": ",".join(service.CHECKSUM_ALGORITHMS),
+        "Tus-Max-Size": str(current_app.config["MAX_PHOTO_BYTES"]),
+    })
+
+
+@bp.route("/uploads/", methods=["POST"])
+@auth_required("photos.upload")
+@bp.doc(**_TUS_DOC)
+def tus_create() -> Response:
+    """Create an upload (Upload-Length, Upload-Metadata: filename, content_type, client_uuid).
+
+    A body of type application/offset+octet-stream is the first chunk (creation-with-upload).
+    """
+    _require_version()
+    length = _int_header("Upload-Length")
+    assert length is not None
+    with_body = _has_body()
+    if with_body and request.mimetype != OFFSET_OCTET_STREAM:
+        raise UnsupportedMediaTypeError(f"A creation body must be {OFFSET_OCTET_STREAM}.")
+    meta = service.parse_metadata(request.headers.get("Upload-Metadata"))
+    checksum = service.parse_checksum(request.headers.get("Upload-Checksum"))
+    user = current_user()
+    upload = service.create_upload(db.session, user, length, meta)
+    photo = None
+    if with_body or length == 0:
+        upload, photo = service.receive_chunk(
+            db.session, user, upload, request.stream, offset=0, checksum=checksum,
+            content_length=request.content_length)
+    headers = _state_headers(upload, photo)
+    headers["Location"] = f"{bp.url_prefix}/uploads/{upload.id}"
+    return _answer(201, headers)
+
+
+@bp.route("/uploads/<upload_id>", methods=["HEAD"])
+@auth_required("photos.upload")
+@bp.doc(**_TUS_DOC)
+def tus_head(upload_id: str) -> Response:
+    """The upload's offset and length; Photo-Id once it is whole."""
+    _require_version()
+    upload = service.get_upload(db.session, current_user(), upload_id)
+    headers = _state_headers(upload, None)
+    headers["Cache-Control"] = "no-store"
+    if upload.meta:
+        headers["Upload-Metadata"] = _encode_metadata(upload.meta)
+    return _answer(200, headers)
+
+
+@bp.route("/uploads/<upload_id>", methods=["PATCH"])
+@auth_required("photos.upload")
+@bp.doc(**_TUS_DOC)
+def tus_patch(upload_id: str) -> Response:
+    """Append a chunk at Upload-Offset (optionally with Upload-Checksum); 204 with the new offset.
+
+    The chunk that completes the upload makes the photo: the answer carries Photo-Id, or a
+    problem (415, 422) when the file is not an acceptable photo (the upload is discarded).
+    """
+    _require_version()
+    if request.mimetype != OFFSET_OCTET_STREAM:
+        raise UnsupportedMediaTypeError(f"A PATCH body must be {OFFSET_OCTET_STREAM}.")
+    offset = _int_header("Upload-Offset")
+    assert offset is not None
+    checksum = service.parse_checksum(request.headers.get("Upload-Checksum"))
+    user = current_user()
+    upload = service.get_upload(db.session, user, upload_id)
+    upload, photo = service.receive_chunk(
+        db.session, user, upload, request.stream, offset=offset, checksum=checksum,
+        content_length=request.content_length)
+    return _answer(204, _state_headers(upload, photo))
+
+
+@bp.route("/uploads/<upload_id>", methods=["DELETE"])
+@auth_required("photos.upload")
+@bp.doc(**_TUS_DOC)
+def tus_delete(upload_id: str) -> Response:
+    """Terminate an upload: its bytes are deleted (a finished upload's photo stays)."""
+    _require_version()
+    upload = service.get_upload(db.session, current_user(), upload_id)
+    service.terminate_upload(db.session, upload)
+    return _answer(204, {})
+
+
+def _encode_metadata(meta: dict[str, Any]) -> str:
+    import base64
+
+    return ",".join(f"{key} {base64.b64encode(str(value).encode()).decode()}"
+                    for key, value in meta.items())

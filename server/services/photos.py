@@ -1,0 +1,171 @@
+"""Photos: turn a received file into a stored, checked photo, and decide who may see it.
+
+A photo's id is the client's UUID, so a report captured offline names its photos before any
+byte is uploaded. The same id with the same bytes is a replay; with other bytes, a conflict.
+The same bytes under two ids are two rows sharing one stored file (content addressed).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from server.errors import ApiError, ConflictError, NotFoundError
+from server.models import Photo, Report, User, report_photos
+from server.services.access import Access
+from server.storage import PhotoInfo, PhotoRejectedError, PhotoStore, receive_stream, store_photo
+
+__all__ = ["PHOTO_VIEW_CHECKS", "photo_store", "photo_problem", "accept_photo",
+           "receive_to_temp", "can_view_photo", "visible_photo", "photo_file",
+           "exif_time_utc"]
+
+log = logging.getLogger(__name__)
+
+PhotoViewCheck = Callable[[Session, Access, Photo], bool]
+
+
+def _config(config: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return config if config is not None else current_app.config
+
+
+def photo_store(config: Mapping[str, Any] | None = None) -> PhotoStore:
+    """The photo store under ``MEDIA_DIR``."""
+    return PhotoStore(Path(_config(config)["MEDIA_DIR"]))
+
+
+def photo_problem(exc: PhotoRejectedError) -> ApiError:
+    """The problem+json error for a rejected file (413, 415 or 422, with the library's slug)."""
+    error = ApiError(exc.detail, slug=exc.problem_type, status=exc.status)
+    error.title = exc.title
+    return error
+
+
+def exif_time_utc(taken: datetime | None, timezone: str) -> datetime | None:
+    """EXIF capture time in UTC; a time without offset is the camera's local clock in ``timezone``.
+
+    Phones in China rarely write OffsetTimeOriginal, and their clock shows Beijing time.
+    """
+    if taken is None:
+        return None
+    if taken.tzinfo is None:
+        taken = taken.replace(tzinfo=ZoneInfo(timezone))
+    return taken.astimezone(UTC)
+
+
+def _replay(existing: Photo, user: User, sha256: str) -> Photo:
+    if existing.sha256 != sha256 or existing.uploaded_by_id != user.id:
+        raise ConflictError(
+            f"A different photo was already uploaded with id {existing.id}. "
+            "Another photo must be sent with a new client_uuid.", client_uuid=existing.id)
+    return existing
+
+
+def _new_row(photo_id: str, info: PhotoInfo, user: User, filename: str | None,
+             timezone: str) -> Photo:
+    exif = info.exif
+    return Photo(
+        id=photo_id, sha256=info.sha256, size_bytes=info.size_bytes, format=info.format,
+        mime=info.mime, width=info.width, height=info.height,
+        filename=(filename or None) and filename[:255],
+        exif_lat=exif.lat, exif_lon=exif.lon, exif_altitude_m=exif.altitude_m,
+        exif_taken_at=exif_time_utc(exif.taken_at, timezone),
+        exif_make=exif.make and exif.make[:64], exif_model=exif.model and exif.model[:64],
+        exif_orientation=exif.orientation, uploaded_by_id=user.id)
+
+
+def accept_photo(session: Session, user: User, src: Path, sha256: str, *,
+                 client_uuid: str | None = None, filename: str | None = None,
+                 config: Mapping[str, Any] | None = None) -> tuple[Photo, bool]:
+    """Check, store and record a fully received file; ``src`` is consumed either way.
+
+    Returns (photo, created): created is False for a replay (same id, same bytes, same
+    uploader). Raises the problem for a rejected file (nothing is left behind) and 409 for
+    the same id with other bytes. Commits.
+    """
+    cfg = _config(config)
+    photo_id = client_uuid or str(uuid.uuid4())
+    existing = session.get(Photo, photo_id)
+    if existing is not None:
+        src.unlink(missing_ok=True)
+        return _replay(existing, user, sha256), False
+    try:
+        info = store_photo(src, photo_store(cfg), sha256=sha256,
+                           max_pixels=int(cfg["MAX_PHOTO_PIXELS"]))
+    except PhotoRejectedError as exc:
+        raise photo_problem(exc) from exc
+    photo = _new_row(photo_id, info, user, filename, str(cfg["TIMEZONE"]))
+    try:
+        with session.begin_nested():
+            session.add(photo)
+            session.flush()
+    except IntegrityError:
+        # The same id arrived twice at once: the first row wins, the second is a replay.
+        existing = session.get(Photo, photo_id)
+        if existing is None:
+            raise
+        return _replay(existing, user, sha256), False
+    session.commit()
+    return photo, True
+
+
+def receive_to_temp(stream: BinaryIO,
+                    config: Mapping[str, Any] | None = None) -> tuple[Path, str]:
+    """Stream an upload into the store's tmp folder; 413 as soon as it passes MAX_PHOTO_BYTES.
+
+    Returns (temp path, sha256) for ``accept_photo``.
+    """
+    cfg = _config(config)
+    try:
+        tmp, sha256, _size = receive_stream(stream, photo_store(cfg).tmp_dir,
+                                            max_bytes=int(cfg["MAX_PHOTO_BYTES"]))
+    except PhotoRejectedError as exc:
+        raise photo_problem(exc) from exc
+    return tmp, sha256
+
+
+def _seen_through_reports(session: Session, access: Access, photo: Photo) -> bool:
+    from server.services.reports import report_scope_clause
+
+    query = (select(Report.id).join(report_photos, report_photos.c.report_id == Report.id)
+             .where(report_photos.c.photo_id == photo.id, report_scope_clause(access))
+             .limit(1))
+    return session.scalar(query) is not None
+
+
+# Who may see a photo besides its uploader: each check answers for one kind of record that
+# uses photos. Other record kinds (visits, case steps) append their own check here.
+PHOTO_VIEW_CHECKS: list[PhotoViewCheck] = [_seen_through_reports]
+
+
+def can_view_photo(session: Session, access: Access, photo: Photo) -> bool:
+    """Whether the user may see the photo: they uploaded it, or may see a record using it."""
+    if photo.uploaded_by_id == access.user.id or access.everywhere:
+        return True
+    return any(check(session, access, photo) for check in PHOTO_VIEW_CHECKS)
+
+
+def visible_photo(session: Session, access: Access, photo_id: str) -> Photo:
+    """The photo ``photo_id`` if this user may see it; 404 otherwise (existence is not told)."""
+    photo = session.get(Photo, photo_id)
+    if photo is None or not can_view_photo(session, access, photo):
+        raise NotFoundError(f"No photo {photo_id} in your scope.")
+    return photo
+
+
+def photo_file(photo: Photo, kind: str, config: Mapping[str, Any] | None = None) -> Path:
+    """The stored file of one kind (original, display, thumb); 404 if it is missing on disk."""
+    path = photo_store(config).path(kind, photo.sha256)  # type: ignore[arg-type]
+    if not path.is_file():
+        log.error("photo %s: %s file %s is missing", photo.id, kind, path)
+        raise NotFoundError(f"The {kind} image of photo {photo.id} is not on this server.")
+    return path

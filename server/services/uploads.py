@@ -1,0 +1,293 @@
+"""Resumable photo uploads (tus 1.0.0): creation, chunks, checksums, termination, expiry.
+
+Bytes arrive in the photo store's ``tmp/`` folder and are written at their offset, so a chunk
+sent twice (a retry after a lost answer) rewrites the same bytes. The offset in the database
+only moves by compare-and-set (``WHERE received = <old>``): of two requests racing from the
+same offset, one wins and the other answers 409. Without a checksum, progress is committed
+every megabyte and when the connection drops, so a client resumes from what arrived; with a
+checksum a chunk counts only whole and verified. The database transaction is closed while
+bytes stream in, so a slow phone holds no connection from the pool.
+
+When the last byte arrives the file becomes a photo (``services.photos.accept_photo``); a
+file that is not an acceptable photo is discarded with its upload.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import secrets
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from flask import current_app
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import ClientDisconnected
+
+from server.errors import ApiError, ConflictError, NotFoundError, PayloadTooLargeError
+from server.models import Photo, Upload, User
+from server.models.types import utcnow
+from server.services.photos import accept_photo, photo_store
+
+__all__ = ["TUS_VERSION", "TUS_EXTENSIONS", "CHECKSUM_ALGORITHMS", "Checksum", "parse_metadata",
+           "parse_checksum", "create_upload", "get_upload", "receive_chunk", "finish_upload",
+           "terminate_upload",
+           "purge_expired", "upload_path"]
+
+TUS_VERSION = "1.0.0"
+TUS_EXTENSIONS = ("creation", "creation-with-upload", "termination", "checksum", "expiration")
+CHECKSUM_ALGORITHMS: dict[str, Callable[[], Any]] = {
+    "sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
+READ_SIZE = 64 * 1024
+PROGRESS_BYTES = 1024 * 1024  # commit the offset this often while a chunk streams in
+_FILENAME_KEYS = ("filename", "name")
+
+
+def _config(config: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return config if config is not None else current_app.config
+
+
+def _bad_request(detail: str, slug: str = "bad_request") -> ApiError:
+    return ApiError(detail, slug=slug, status=400)
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """An ``Upload-Checksum``: the algorithm name and the digest the client computed."""
+
+    algorithm: str
+    digest: bytes
+
+
+def parse_metadata(header: str | None) -> dict[str, str]:
+    """Decode ``Upload-Metadata`` (``key base64value`` pairs, comma-separated); 400 if malformed."""
+    result: dict[str, str] = {}
+    for pair in (header or "").split(","):
+        if not pair.strip():
+            continue
+        key, _, encoded = pair.strip().partition(" ")
+        if not key or key in result or not key.isascii():
+            raise _bad_request("Upload-Metadata has an empty, repeated or non-ASCII key.",
+                               "invalid_metadata")
+        try:
+            result[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError) as exc:
+            raise _bad_request(f"Upload-Metadata value of {key} is not base64 UTF-8.",
+                               "invalid_metadata") from exc
+    return result
+
+
+def parse_checksum(header: str | None) -> Checksum | None:
+    """Decode ``Upload-Checksum: <algorithm> <base64 digest>``; 400 if unsupported or malformed."""
+    if not header:
+        return None
+    algorithm, _, encoded = header.strip().partition(" ")
+    if algorithm.lower() not in CHECKSUM_ALGORITHMS:
+        raise _bad_request(f"Checksum algorithm {algorithm} is not supported; use one of "
+                           f"{', '.join(CHECKSUM_ALGORITHMS)}.", "checksum_algorithm")
+    try:
+        digest = base64.b64decode(encoded.strip(), validate=True)
+    except binascii.Error as exc:
+        raise _bad_request("Upload-Checksum digest is not base64.", "invalid_checksum") from exc
+    return Checksum(algorithm.lower(), digest)
+
+
+def upload_path(upload: Upload, config: Mapping[str, Any] | None = None) -> Path:
+    """Where the upload's bytes are kept until it is whole."""
+    return photo_store(config).tmp_dir / upload.temp_name
+
+
+def _client_uuid(meta: Mapping[str, str]) -> str | None:
+    raw = meta.get("client_uuid")
+    if not raw:
+        return None
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError as exc:
+        raise _bad_request("Upload-Metadata client_uuid is not a UUID.",
+                           "invalid_metadata") from exc
+
+
+def create_upload(session: Session, user: User, length: int, meta: Mapping[str, str],
+                  config: Mapping[str, Any] | None = None) -> Upload:
+    """Open an upload of ``length`` bytes (413 beyond ``MAX_PHOTO_BYTES``) and its empty file."""
+    cfg = _config(config)
+    max_bytes = int(cfg["MAX_PHOTO_BYTES"])
+    if length > max_bytes:
+        raise PayloadTooLargeError(f"A photo may be at most {max_bytes:,} bytes.",
+                                   slug="photo_too_large")
+    filename = next((meta[k] for k in _FILENAME_KEYS if meta.get(k)), None)
+    upload_id = secrets.token_hex(16)
+    upload = Upload(id=upload_id, user_id=user.id, length=length, offset=0, meta=dict(meta),
+                    client_uuid=_client_uuid(meta), filename=filename and filename[:255],
+                    temp_name=f"tus-{upload_id}.part",
+                    expires_at=utcnow() + timedelta(hours=float(cfg["UPLOAD_EXPIRY_HOURS"])))
+    upload_path(upload, cfg).touch(exist_ok=False)
+    session.add(upload)
+    session.commit()
+    return upload
+
+
+def get_upload(session: Session, user: User, upload_id: str) -> Upload:
+    """The user's upload ``upload_id``: 404 if unknown or someone else's, 410 once expired."""
+    upload = session.get(Upload, upload_id)
+    if upload is None or upload.user_id != user.id:
+        raise NotFoundError(f"No upload {upload_id}.")
+    if not upload.complete and upload.expires_at <= utcnow():
+        raise ApiError("This upload has expired; start a new one.", slug="upload_expired",
+                       status=410)
+    return upload
+
+
+def _advance(session: Session, upload_id: str, old: int, new: int,
+             cfg: Mapping[str, Any]) -> None:
+    """Move the offset from ``old`` to ``new`` (compare-and-set) and push the expiry back."""
+    expires = utcnow() + timedelta(hours=float(cfg["UPLOAD_EXPIRY_HOURS"]))
+    result = session.execute(
+        update(Upload).where(Upload.id == upload_id, Upload.offset == old)
+        .values(offset=new, expires_at=expires).execution_options(synchronize_session=False))
+    session.commit()
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError("Another request moved this upload's offset; ask for it "
+                            "again with HEAD.", slug="offset_mismatch")
+
+
+def _write(path: Path, stream: BinaryIO, start: int, length: int,
+           on_progress: Callable[[int, BinaryIO], None] | None,
+           hasher: Any) -> tuple[int, bool]:
+    """Copy ``stream`` into ``path`` from ``start``; return (end offset, connection dropped)."""
+    position, dropped = start, False
+    with path.open("r+b") as out:
+        out.seek(start)
+        try:
+            while data := stream.read(READ_SIZE):
+                if position + len(data) > length:
+                    raise PayloadTooLargeError(
+                        "The chunk goes past the Upload-Length given at creation.",
+                        slug="upload_too_long")
+                out.write(data)
+                position += len(data)
+                if hasher is not None:
+                    hasher.update(data)
+                if on_progress is not None:
+                    on_progress(position, out)
+        except (ClientDisconnected, ConnectionError, TimeoutError):
+            dropped = True
+        out.flush()
+        os.fsync(out.fileno())
+    return position, dropped
+
+
+def receive_chunk(session: Session, user: User, upload: Upload, stream: BinaryIO, *,
+                  offset: int, checksum: Checksum | None = None,
+                  content_length: int | None = None,
+                  config: Mapping[str, Any] | None = None) -> tuple[Upload, Photo | None]:
+    """Append a PATCH body at ``offset``; when the upload is whole, make its photo.
+
+    409 if ``offset`` is not the server's, 413 past the declared length, 460 when the
+    checksum does not match (the chunk is dropped). Returns the upload and, once whole, the
+    photo.
+    """
+    cfg = _config(config)
+    if offset != upload.offset:
+        raise ConflictError(f"Upload-Offset {offset} does not match the server's "
+                            f"{upload.offset}; resume from the server's offset.",
+                            slug="offset_mismatch", upload_offset=upload.offset)
+    if content_length and offset + content_length > upload.length:
+        raise PayloadTooLargeError("The chunk goes past the Upload-Length given at creation.",
+                                   slug="upload_too_long")
+    if upload.complete:
+        return upload, session.get(Photo, upload.photo_id) if upload.photo_id else None
+    upload_id, length, path = upload.id, upload.length, upload_path(upload, cfg)
+    if not path.is_file():
+        raise ApiError("The bytes of this upload are gone; start a new one.",
+                       slug="upload_expired", status=410)
+    session.commit()  # no transaction stays open while the bytes stream in
+    committed = offset
+    hasher = CHECKSUM_ALGORITHMS[checksum.algorithm]() if checksum else None
+
+    def progress(position: int, out: BinaryIO) -> None:
+        nonlocal committed
+        if position - committed >= PROGRESS_BYTES:
+            out.flush()
+            os.fsync(out.fileno())  # the bytes are on disk before the offset says so
+            _advance(session, upload_id, committed, position, cfg)
+            committed = position
+
+    end, dropped = _write(path, stream, offset, length, None if checksum else progress, hasher)
+    if checksum is not None:
+        if dropped:
+            return session.get_one(Upload, upload_id), None
+        if hasher is None or hasher.digest() != checksum.digest:
+            raise ApiError("Upload-Checksum does not match the chunk; the chunk was "
+                           "discarded. Send it again.", slug="checksum_mismatch", status=460)
+    if end != committed:
+        _advance(session, upload_id, committed, end, cfg)
+    upload = session.get_one(Upload, upload_id)
+    if dropped or upload.offset < upload.length:
+        return upload, None
+    return upload, finish_upload(session, user, upload, cfg)
+
+
+def finish_upload(session: Session, user: User, upload: Upload,
+                  config: Mapping[str, Any] | None = None) -> Photo:
+    """Turn the whole upload into a photo; a rejected file takes its upload with it."""
+    cfg = _config(config)
+    path = upload_path(upload, cfg)
+    with path.open("rb") as fh:
+        sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
+    upload_id = upload.id
+    try:
+        photo, _created = accept_photo(session, user, path, sha256,
+                                       client_uuid=upload.client_uuid,
+                                       filename=upload.filename, config=cfg)
+    except ApiError:
+        session.rollback()
+        path.unlink(missing_ok=True)
+        session.execute(delete(Upload).where(Upload.id == upload_id))
+        session.commit()
+        raise
+    upload = session.get_one(Upload, upload_id)
+    upload.photo_id = photo.id
+    upload.completed_at = utcnow()
+    upload.expires_at = utcnow() + timedelta(hours=float(cfg["UPLOAD_EXPIRY_HOURS"]))
+    session.commit()
+    return photo
+
+
+def terminate_upload(session: Session, upload: Upload,
+                     config: Mapping[str, Any] | None = None) -> None:
+    """Delete the upload and its bytes (a finished upload's photo stays)."""
+    if not upload.complete:
+        upload_path(upload, config).unlink(missing_ok=True)
+    session.delete(upload)
+    session.commit()
+
+
+def purge_expired(session: Session, now: datetime | None = None,
+                  config: Mapping[str, Any] | None = None) -> tuple[int, int]:
+    """Delete expired uploads (unfinished: with their bytes) and stray temp files.
+
+    Returns (uploads removed, files removed).
+    """
+    cfg = _config(config)
+    now = now or utcnow()
+    expired = list(session.scalars(select(Upload).where(Upload.expires_at <= now)))
+    files = 0
+    for upload in expired:
+        path = upload_path(upload, cfg)
+        if not upload.complete and path.exists():
+            path.unlink(missing_ok=True)
+            files += 1
+        session.delete(upload)
+    session.commit()
+    # Temp files of writers that crashed mid-upload are older than any live upload's expiry.
+    files += photo_store(cfg).purge_tmp(older_than_s=float(cfg["UPLOAD_EXPIRY_HOURS"]) * 3600)
+    return len(expired), files
