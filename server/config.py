@@ -45,7 +45,8 @@ class Config:
 
     # Compression of JSON answers for phones on metered connections
     COMPRESS_MIMETYPES = ["application/json", "application/problem+json", "application/geo+json",
-                          "text/html", "text/css", "text/csv", "application/javascript"]
+                          "text/html", "text/css", "text/csv", "application/javascript",
+                          "text/javascript"]
     COMPRESS_ALGORITHM = ["br", "gzip"]
     COMPRESS_MIN_SIZE = 500
 
@@ -76,6 +77,9 @@ class Config:
     WEBHOOK_BACKOFF_MAX_S: float = 3600.0
     WEBHOOK_POLL_S: float = 60.0
 
+    # Sync: the changes feed resends its last seconds, for transactions that commit late.
+    SYNC_CHANGES_LAG_S: float = 30.0
+
     TIMEZONE = "Asia/Shanghai"
 
     # Web pages (/app/): a signed session cookie, CSRF on every form and cookie-auth API write
@@ -93,7 +97,7 @@ class Config:
     MAP_TILE_ATTRIBUTION: str = ""
     MAP_CLUSTER_CELL_PX: int = 64  # cluster cell edge in screen pixels at the requested zoom
     MAP_POINTS_MIN_ZOOM: int = 17  # from this zoom on, households come as single points
-    MAP_MAX_POINTS: int = 5000  # below this many households in view, points even when zoomed out
+    MAP_MAX_POINTS: int = 500  # below this many households in view, points even when zoomed out
 
 
 class TestConfig(Config):
