@@ -77,11 +77,13 @@ def _state_headers(upload: Upload, photo: Photo | None) -> dict[str, str]:
 
 def _answer(status: int, headers: dict[str, str]) -> Response:
     response = Response(status=status)
+    del response.headers["Content-Type"]  # no body, so no type (werkzeug defaults to HTML)
     response.headers.update(headers)
     return response
 
 
 @bp.route("/uploads/", methods=["OPTIONS"])
+@bp.doc(responses={"204": {"description": "What this server supports, in Tus-* headers"}})
 def tus_options() -> Response:
     """What this tus server supports: version, extensions, checksums, the size limit."""
     return _answer(204, {
