@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
 
 from tests.dbsetup import TestDatabase, make_test_database
 from tests.factories import Factory
@@ -41,7 +40,7 @@ def app_config(test_database: TestDatabase, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="session")
-def _migrated_app(app_config: dict[str, Any]) -> Flask:
+def _migrated_app(app_config: dict[str, Any]) -> Iterator[Flask]:
     from server import create_app
     from server.extensions import db
 
@@ -50,26 +49,22 @@ def _migrated_app(app_config: dict[str, Any]) -> Flask:
         # The schema comes from the models here; tests/server/test_migrations.py proves the
         # Alembic migrations build the same schema.
         db.create_all()
-    return app
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()  # close pooled connections before the schema is dropped
 
 
 def _clean(app: Flask) -> None:
+    """Empty every table. DELETE, not TRUNCATE: on a few hundred rows it is ten times faster
+    on PostgreSQL (TRUNCATE swaps files for every table and index)."""
     from server.extensions import db
 
     with app.app_context():
         db.session.remove()
-        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
         with db.engine.begin() as conn:
-            if db.engine.dialect.name == "postgresql":
-                names = ", ".join(f'"{name}"' for name in tables)
-                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            else:
-                for name in tables:
-                    conn.execute(text(f'DELETE FROM "{name}"'))  # noqa: S608 - our table names
-                has_seq = conn.execute(text(
-                    "SELECT 1 FROM sqlite_master WHERE name='sqlite_sequence'")).first()
-                if has_seq:
-                    conn.execute(text("DELETE FROM sqlite_sequence"))
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
 
 
 @pytest.fixture
@@ -108,3 +103,22 @@ def factory(app: Flask, client: FlaskClient) -> Factory:
 def media_dir(app: Flask) -> Path:
     """The folder photos are stored in for this run."""
     return Path(app.config["MEDIA_DIR"])
+
+
+@pytest.fixture
+def make_app(app_config: dict[str, Any]) -> Iterator[Any]:
+    """Build extra app instances (other settings); their connections are closed afterwards."""
+    from server import create_app
+    from server.extensions import db as _db
+
+    made: list[Flask] = []
+
+    def build(**overrides: Any) -> Flask:
+        extra = create_app({**app_config, **overrides})
+        made.append(extra)
+        return extra
+
+    yield build
+    for extra in made:
+        with extra.app_context():
+            _db.engine.dispose()

@@ -53,12 +53,10 @@ def test_oversize_body_is_a_problem_413(app, client):
 
 
 @pytest.fixture
-def broken_app(app: Flask, app_config) -> Flask:
+def broken_app(app: Flask, make_app) -> Flask:
     from flask import Blueprint
 
-    from server import create_app
-
-    fresh = create_app(dict(app_config))
+    fresh = make_app()
     bp = Blueprint("boom", __name__)
 
     @bp.route("/api/v1/_boom")

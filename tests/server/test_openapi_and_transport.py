@@ -55,11 +55,8 @@ def test_health_reports_version_and_database(client):
     assert re.fullmatch(r"\d+\.\d+\.\d+", body["version"])
 
 
-def test_health_says_when_the_database_is_unreachable(app_config, tmp_path):
-    from server import create_app
-
-    broken = create_app({**app_config, "DATABASE_URL":
-                         "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"})
+def test_health_says_when_the_database_is_unreachable(make_app):
+    broken = make_app(DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
     resp = broken.test_client().get("/api/v1/health")
     assert resp.status_code == 503
     assert resp.json["database"] == "unreachable"

@@ -20,13 +20,11 @@ def redis_available():
         pytest.skip("Redis is not running on 127.0.0.1:6379 (CI and the dev machine have it)")
 
 
-def test_two_servers_share_the_login_limit_through_redis(app_config, factory, redis_available):
-    from server import create_app
-
+def test_two_servers_share_the_login_limit_through_redis(make_app, factory, redis_available):
     factory.actor("grid_worker", username="zhou")
-    config = {**app_config, "RATELIMIT_STORAGE_URI": REDIS_URL,
+    config = {"RATELIMIT_STORAGE_URI": REDIS_URL,
               "RATELIMIT_KEY_PREFIX": f"gw-test-{uuid.uuid4().hex}"}
-    first, second = create_app(dict(config)), create_app(dict(config))
+    first, second = make_app(**config), make_app(**config)
     bad = {"username": "zhou", "password": "wrong"}
     for i in range(5):
         server = (first, second)[i % 2]

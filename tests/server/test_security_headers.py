@@ -23,10 +23,8 @@ def test_docs_page_has_no_inline_script(client):
         assert "src=" in attrs and body.strip() == ""
 
 
-def test_tile_host_is_allowed_for_images_only(app_config):
-    from server import create_app
-
-    app = create_app({**app_config, "MAP_TILE_URL": "https://{s}.tile.example.org/{z}/{x}/{y}.png"})
+def test_tile_host_is_allowed_for_images_only(make_app):
+    app = make_app(MAP_TILE_URL="https://{s}.tile.example.org/{z}/{x}/{y}.png")
     csp = app.test_client().get("/api/v1/health").headers["Content-Security-Policy"]
     assert "img-src 'self' data: blob: https://*.tile.example.org" in csp
     assert "tile.example.org" not in re.search(r"script-src ([^;]+)", csp).group(1)
