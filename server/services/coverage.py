@@ -1,0 +1,152 @@
+"""Visit coverage per grid and per worker, counted in SQL (GROUP BY), never row by row.
+
+In a window ``[start, end)``: households, households visited (a visit that met the
+family), coverage %, visits, the share of visits flagged ``off_site``. ``overdue_priority``
+counts priority households (interval below the default) that are overdue now.
+A worker's households are those of their grids in scope; their visits are their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from server.errors import NotFoundError, UnprocessableError
+from server.models import Community, Grid, Household, Role, User, Visit, user_grids
+from server.services.access import Access
+
+__all__ = ["to_instant", "coverage_window", "coverage", "scope_grids"]
+
+
+def to_instant(value: date | datetime | None, timezone: str) -> datetime | None:
+    """A date becomes the start of that day in ``timezone``; a time stays as it is."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time(0), tzinfo=ZoneInfo(timezone))
+
+
+def coverage_window(start: date | datetime | None, end: date | datetime | None,
+                    timezone: str, now: datetime) -> tuple[datetime, datetime]:
+    """``[start, end)`` as aware times; by default the 30 days up to now."""
+    end_at = to_instant(end, timezone) or now
+    start_at = to_instant(start, timezone) or end_at - timedelta(days=30)
+    if start_at >= end_at:
+        raise UnprocessableError("The window is empty: from must be before to.",
+                                 errors={"from": ["Must be before to."]})
+    return start_at.astimezone(UTC), end_at.astimezone(UTC)
+
+
+def scope_grids(session: Session, access: Access, community: str | None,
+                grid: str | None) -> list[Grid]:
+    """The grids a coverage question covers: the user's, narrowed to a community or grid."""
+    query = select(Grid).where(access.grid_clause(Grid.id)).order_by(Grid.code)
+    if community:
+        if session.scalar(select(Community.id).where(Community.code == community)) is None:
+            raise NotFoundError(f"No community with code {community}.")
+        query = query.join(Community).where(Community.code == community)
+    if grid:
+        found = session.scalar(select(Grid).where(Grid.code == grid))
+        if found is None:
+            raise NotFoundError(f"No grid with code {grid}.")
+        access.require_grid(found.id, "grid")
+        query = query.where(Grid.id == found.id)
+    return list(session.scalars(query))
+
+
+def _ratio(part: int, whole: int, scale: float, digits: int) -> float | None:
+    return round(scale * part / whole, digits) if whole else None
+
+
+def _counts(households: int, visited: int, visits: int, off_site: int,
+            overdue: int) -> dict[str, Any]:
+    return {"households": households, "households_visited": visited,
+            "coverage_pct": _ratio(visited, households, 100.0, 1),
+            "visits": visits, "off_site_visits": off_site,
+            "off_site_share": _ratio(off_site, visits, 1.0, 3), "overdue_priority": overdue}
+
+
+def _overdue_priority(now: datetime) -> Any:
+    return func.sum(case((and_(Household.priority.is_(True), Household.next_due_at <= now), 1),
+                         else_=0))
+
+
+def _visit_columns() -> list[Any]:
+    met_household = case((Visit.outcome == "met", Visit.household_id))
+    return [func.count(Visit.id), func.count(met_household.distinct()),
+            func.sum(case((Visit.off_site.is_(True), 1), else_=0))]
+
+
+def _grid_rows(session: Session, grid_ids: list[int], start: datetime, end: datetime,
+               now: datetime) -> tuple[dict[int, Any], dict[int, Any]]:
+    households = {row[0]: row[1:] for row in session.execute(
+        select(Household.grid_id, func.count(Household.id), _overdue_priority(now))
+        .where(Household.grid_id.in_(grid_ids)).group_by(Household.grid_id))}
+    visits = {row[0]: row[1:] for row in session.execute(
+        select(Visit.grid_id, *_visit_columns())
+        .where(Visit.grid_id.in_(grid_ids), Visit.visited_at >= start, Visit.visited_at < end)
+        .group_by(Visit.grid_id))}
+    return households, visits
+
+
+def _worker_rows(session: Session, grid_ids: list[int], start: datetime, end: datetime,
+                 now: datetime) -> list[dict[str, Any]]:
+    in_grids = user_grids.c.grid_id.in_(grid_ids)
+    households = {row[0]: row[1:] for row in session.execute(
+        select(user_grids.c.user_id, func.count(Household.id), _overdue_priority(now))
+        .select_from(user_grids)
+        .join(User, User.id == user_grids.c.user_id)
+        .join(Household, Household.grid_id == user_grids.c.grid_id)
+        .where(in_grids, Household.grid_id.in_(grid_ids), User.role == Role.GRID_WORKER.value)
+        .group_by(user_grids.c.user_id))}
+    visits = {row[0]: row[1:] for row in session.execute(
+        select(Visit.worker_id, *_visit_columns())
+        .where(Visit.grid_id.in_(grid_ids), Visit.visited_at >= start, Visit.visited_at < end)
+        .group_by(Visit.worker_id))}
+    assigned = select(user_grids.c.user_id).where(in_grids)
+    people = session.scalars(select(User).where(or_(
+        and_(User.id.in_(assigned), User.role == Role.GRID_WORKER.value),
+        User.id.in_(list(visits)))).order_by(User.username))
+    rows = []
+    for user in people:
+        total, overdue = households.get(user.id, (0, 0))
+        count, visited, off_site = visits.get(user.id, (0, 0, 0))
+        row = _counts(int(total), int(visited), int(count), int(off_site or 0),
+                      int(overdue or 0))
+        rows.append({"worker_id": user.id, "username": user.username,
+                     "display_name": user.display_name, "role": user.role, **row})
+    return rows
+
+
+def coverage(session: Session, access: Access, *, community: str | None, grid: str | None,
+             start: datetime, end: datetime, now: datetime) -> dict[str, Any]:
+    """Coverage per grid, per worker and in total for the grids in scope."""
+    grids = scope_grids(session, access, community, grid)
+    grid_ids = [g.id for g in grids]
+    households, visits = _grid_rows(session, grid_ids, start, end, now) if grids else ({}, {})
+    rows = []
+    for g in grids:
+        total, overdue = households.get(g.id, (0, 0))
+        count, visited, off_site = visits.get(g.id, (0, 0, 0))
+        rows.append({"grid_id": g.id, "grid": g.code, "name": g.name,
+                     **_counts(int(total), int(visited), int(count), int(off_site or 0),
+                               int(overdue or 0))})
+    return {"from_": start, "to": end, "generated_at": now, "grids": rows,
+            "workers": _worker_rows(session, grid_ids, start, end, now) if grids else [],
+            "total": _sum(rows)}
+
+
+def _sum(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    keys = ("households", "households_visited", "visits", "off_site_visits",
+            "overdue_priority")
+    totals = {k: 0 for k in keys}
+    for row in rows:
+        for key in keys:
+            totals[key] += row[key]
+    return _counts(totals["households"], totals["households_visited"], totals["visits"],
+                   totals["off_site_visits"], totals["overdue_priority"])
+

@@ -1,0 +1,212 @@
+"""The household spreadsheet template: reading CSV/XLSX files and writing them.
+
+Template (first sheet, header on row 1; Chinese or English headers, any order; other
+columns such as 序号 are ignored and listed in the result):
+
+=========  ===========  =====================================================
+header     English      content
+=========  ===========  =====================================================
+户号       code         household code, unique in the community (default:
+                        楼栋-单元-门牌号)
+楼栋       building     building code, as in the community's building list
+单元       unit         unit (单元) number
+门牌号     door         door number (required)
+户主       head_name    head of household (required)
+联系电话   phone        mobile or landline
+身份证号   id_number    18-character resident ID (keep the column as text)
+人口       members      people in the household (default 1)
+标签       tags         独居老人、高龄、残疾、重病、低保、留守儿童、退役军人、黄丝带
+                        (or the English codes), separated by 、 , ; or spaces
+经度 纬度  lon lat      the household's own point (default: its building's);
+                        WGS-84 unless ``crs`` says otherwise
+备注       notes        free text
+=========  ===========  =====================================================
+
+Checking the rows and storing them is ``services/household_io.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.households import TAG_NAMES_ZH
+
+__all__ = ["COLUMNS", "ImportProblem", "ParsedSheet", "read_sheet", "split_tags",
+           "format_tags", "write_csv", "write_xlsx", "MAX_ROWS", "safe_cell"]
+
+MAX_ROWS = 50_000
+# (field, Chinese header, other accepted headers)
+COLUMNS: list[tuple[str, str, tuple[str, ...]]] = [
+    ("code", "户号", ("code", "household_code", "户编号")),
+    ("building", "楼栋", ("building", "building_code", "楼号", "楼栋号")),
+    ("unit", "单元", ("unit", "单元号")),
+    ("door", "门牌号", ("door", "door_number", "门牌", "房号")),
+    ("head_name", "户主", ("head_name", "head", "户主姓名")),
+    ("phone", "联系电话", ("phone", "电话", "手机", "手机号")),
+    ("id_number", "身份证号", ("id_number", "身份证", "身份证号码")),
+    ("members", "人口", ("members", "人数", "家庭人口")),
+    ("tags", "标签", ("tags", "人员类别")),
+    ("lon", "经度", ("lon", "lng", "longitude")),
+    ("lat", "纬度", ("lat", "latitude")),
+    ("notes", "备注", ("notes", "note")),
+]
+_HEADER_TO_FIELD = {alias.lower(): name for name, zh, aliases in COLUMNS
+                    for alias in (zh, name, *aliases)}
+_TAG_BY_NAME = {**{zh: code for code, zh in TAG_NAMES_ZH.items()},
+                **{code: code for code in TAG_NAMES_ZH}}
+_TAG_SPLIT = re.compile(r"[,,、;;/\s]+")
+_FORMULA_START = ("=", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """One problem in one row (row 1 is the header)."""
+
+    row: int
+    field: str
+    problem: str
+
+
+@dataclass
+class ParsedSheet:
+    """The rows of a sheet as text keyed by field, with their row numbers."""
+
+    fields: list[str]
+    rows: list[tuple[int, dict[str, str]]]
+    ignored_columns: list[str] = field(default_factory=list)
+    problems: list[ImportProblem] = field(default_factory=list)
+
+
+def split_tags(text: str) -> tuple[list[str], list[str]]:
+    """Tag codes named in a cell (Chinese names or codes), and the names not understood."""
+    codes, unknown = [], []
+    for part in _TAG_SPLIT.split(text.strip()):
+        if not part:
+            continue
+        code = _TAG_BY_NAME.get(part) or _TAG_BY_NAME.get(part.lower())
+        if code is None:
+            unknown.append(part)
+        elif code not in codes:
+            codes.append(code)
+    return codes, unknown
+
+
+def format_tags(tags: Iterable[str]) -> str:
+    """Tags as the template writes them: Chinese names joined by 、."""
+    return "、".join(TAG_NAMES_ZH.get(t, t) for t in tags)
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))  # 13812345678.0 from a numeric Excel column
+    text = str(value).strip()
+    if text.startswith("'") and text[1:2] in ("=", "@", "+", "-"):
+        return text[1:]  # our own export's guard against formulas
+    return text
+
+
+def _decode(data: bytes) -> str:
+    for encoding in ("utf-8-sig", "gb18030"):  # Excel in China saves CSV as GBK
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ValueError("The CSV file is neither UTF-8 nor GBK text.")
+
+
+def _raw_rows(data: bytes) -> Iterator[list[Any]]:
+    if data[:4] == b"PK\x03\x04":
+        from openpyxl import load_workbook
+
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            sheet = book.worksheets[0]
+            for values in sheet.iter_rows(values_only=True):
+                yield list(values)
+        finally:
+            book.close()
+    else:
+        yield from csv.reader(io.StringIO(_decode(data)))
+
+
+def read_sheet(data: bytes) -> ParsedSheet:
+    """Parse a CSV or XLSX file into rows keyed by field; header problems on row 1."""
+    rows = _raw_rows(data)
+    try:
+        header = next(rows)
+    except StopIteration:
+        return ParsedSheet([], [], problems=[ImportProblem(1, "", "The file is empty.")])
+    except (ValueError, OSError, KeyError) as exc:
+        return ParsedSheet([], [], problems=[ImportProblem(1, "", f"Not a CSV or XLSX file: "
+                                                                 f"{exc}")])
+    columns: list[str | None] = []
+    sheet = ParsedSheet([], [])
+    for raw in header:
+        name = _cell_text(raw)
+        key = _HEADER_TO_FIELD.get(name.lower())
+        if key is None or key in sheet.fields:
+            columns.append(None)
+            if name:
+                sheet.ignored_columns.append(name)
+        else:
+            columns.append(key)
+            sheet.fields.append(key)
+    for required in ("door", "head_name"):
+        if required not in sheet.fields:
+            zh = next(zh for name, zh, _ in COLUMNS if name == required)
+            sheet.problems.append(ImportProblem(1, required, f"The column {zh} is missing."))
+    if "building" not in sheet.fields and not {"lat", "lon"} <= set(sheet.fields):
+        sheet.problems.append(ImportProblem(1, "building", "Give a 楼栋 column or 经度 and "
+                                                           "纬度 columns."))
+    for number, values in enumerate(rows, start=2):
+        cells = {key: _cell_text(value) for key, value in zip(columns, values, strict=False)
+                 if key is not None}
+        if any(cells.values()):
+            sheet.rows.append((number, cells))
+        if len(sheet.rows) > MAX_ROWS:
+            sheet.problems.append(ImportProblem(number, "", f"More than {MAX_ROWS} rows; "
+                                                            "split the file."))
+            break
+    return sheet
+
+
+def safe_cell(value: Any) -> Any:
+    """Guard text that a spreadsheet would run as a formula (CSV/formula injection)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    if isinstance(value, str) and value[:1] in ("+", "-") and not re.fullmatch(
+            r"[+\-][0-9 \-]+", value):
+        return "'" + value
+    return value
+
+
+def write_csv(rows: Iterable[list[Any]]) -> bytes:
+    """The template header and ``rows`` as UTF-8 CSV with a BOM (so Excel reads Chinese)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([zh for _, zh, _ in COLUMNS])
+    for row in rows:
+        writer.writerow(["" if v is None else safe_cell(v) for v in row])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def write_xlsx(rows: Iterable[list[Any]]) -> bytes:
+    """The template header and ``rows`` as an XLSX workbook (one sheet, 住户)."""
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("住户")
+    sheet.append([zh for _, zh, _ in COLUMNS])
+    for row in rows:
+        sheet.append([safe_cell(v) for v in row])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
