@@ -16,12 +16,12 @@ from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError, ConflictError, NotFoundError
-from server.models import Photo, Report, User, report_photos
+from server.models import CaseStep, Photo, Report, User, report_photos
 from server.services.access import Access
 from server.storage import PhotoInfo, PhotoRejectedError, PhotoStore, receive_stream, store_photo
 
@@ -142,9 +142,28 @@ def _seen_through_reports(session: Session, access: Access, photo: Photo) -> boo
     return session.scalar(query) is not None
 
 
+def _seen_through_case_steps(session: Session, access: Access, photo: Photo) -> bool:
+    """After-photos (回告) and failed-verification photos are listed on the case's steps."""
+    from server.services.reports import report_scope_clause
+
+    # photo_ids is a JSON list of UUIDs; a quoted UUID cannot match anything but itself.
+    needle = f'%"{photo.id}"%'
+    query = (select(Report.id).join(CaseStep, CaseStep.report_id == Report.id)
+             .where(cast(CaseStep.photo_ids, String).like(needle), report_scope_clause(access))
+             .limit(1))
+    return session.scalar(query) is not None
+
+
+def _seen_through_visits(session: Session, access: Access, photo: Photo) -> bool:
+    from server.services.visits import seen_through_visits
+
+    return seen_through_visits(session, access, photo)
+
+
 # Who may see a photo besides its uploader: each check answers for one kind of record that
-# uses photos. Other record kinds (visits, case steps) append their own check here.
-PHOTO_VIEW_CHECKS: list[PhotoViewCheck] = [_seen_through_reports]
+# uses photos (a report, a case step, a visit).
+PHOTO_VIEW_CHECKS: list[PhotoViewCheck] = [
+    _seen_through_reports, _seen_through_case_steps, _seen_through_visits]
 
 
 def can_view_photo(session: Session, access: Access, photo: Photo) -> bool:

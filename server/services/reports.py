@@ -232,9 +232,10 @@ def create_report(session: Session, access: Access, body: Mapping[str, Any],
             possible_duplicate_of_id=duplicate[0] if duplicate else None)
         session.add(report)
         session.flush()
-        session.execute(insert(report_photos), [
-            {"report_id": report.id, "photo_id": photo.id, "position": position}
-            for position, photo in enumerate(photos)])
+        if photos:  # a report made from a visit's need may have none
+            session.execute(insert(report_photos), [
+                {"report_id": report.id, "photo_id": photo.id, "position": position}
+                for position, photo in enumerate(photos)])
         session.expire(report, ["photos"])
         return report
 

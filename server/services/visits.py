@@ -38,7 +38,8 @@ from server.services.idempotency import body_digest, create_once, find_replay
 from server.services.visit_policy import apply_schedule
 
 __all__ = ["create_visit", "visit_scope_clause", "get_visit", "visit_query",
-           "need_report", "visit_need_for_report", "presence_flags", "NEED_REPORT_NAMESPACE"]
+           "need_report", "visit_need_for_report", "presence_flags", "NEED_REPORT_NAMESPACE",
+           "seen_through_visits"]
 
 # A need's report gets a client_uuid derived from the visit's, so asking twice (or a
 # replayed visit) finds the same report instead of making a second one.
@@ -249,17 +250,9 @@ def visit_need_for_report(session: Session, report_id: int) -> VisitNeed | None:
     return session.scalar(select(VisitNeed).where(VisitNeed.report_id == report_id))
 
 
-def _seen_through_visits(session: Session, access: Access, photo: Photo) -> bool:
+def seen_through_visits(session: Session, access: Access, photo: Photo) -> bool:
+    """Whether the user may see a visit that uses ``photo``."""
     query = (select(Visit.id).join(visit_photos, visit_photos.c.visit_id == Visit.id)
              .where(visit_photos.c.photo_id == photo.id, visit_scope_clause(access)).limit(1))
     return session.scalar(query) is not None
 
-
-def _register_photo_check() -> None:
-    from server.services.photos import PHOTO_VIEW_CHECKS
-
-    if _seen_through_visits not in PHOTO_VIEW_CHECKS:
-        PHOTO_VIEW_CHECKS.append(_seen_through_visits)
-
-
-_register_photo_check()
