@@ -31,6 +31,7 @@ from sqlalchemy import event, select, text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from server import create_app  # noqa: E402
+from server.crypto import field_cipher  # noqa: E402
 from server.extensions import db  # noqa: E402
 from server.models import Building, Community, Grid, User, user_grids  # noqa: E402
 from server.services.access import access_for  # noqa: E402
@@ -136,12 +137,15 @@ def _fill(households: int, visits: int, grids: list[dict[str, Any]]) -> None:
     visit_rows = [(n + 1, *row[1:]) for n, row in enumerate(visit_rows)]
     created = start - timedelta(days=30)
 
+    # Phones are encrypted at rest; one token serves every made-up household here.
+    phone = field_cipher().encrypt("13800000000")
+
     def household_rows() -> Any:
         for hid, grid, building_id, lat, lon, tags, last_visit, last_met in homes:
             plan = schedule(tags=tags, intervals=DEFAULT_INTERVALS, created_at=created,
                             last_met_at=last_met, ribbon_raised_at=None)
             yield (hid, grid["community_id"], grid["id"], building_id, "1", str(hid),
-                   f"H{hid}", "户主", "13800000000", None, 2, lat, lon, json.dumps(tags), "",
+                   f"H{hid}", "户主", phone, None, 2, lat, lon, json.dumps(tags), "",
                    last_visit, last_met, plan.interval_days, plan.priority, plan.due_from_at,
                    plan.next_due_at, created, created)
 

@@ -16,6 +16,7 @@ from marshmallow import (
 from schemas.common import ListArgsSchema, PointSchema, UUIDString, page_schema_for
 
 __all__ = [
+    "HouseholdLookupSchema",
     "HOUSEHOLD_TAGS", "SENSITIVE_TAGS", "TAG_NAMES_ZH", "HOUSEHOLD_STATUSES", "PHONE_PATTERN",
     "id_number_is_valid", "HouseholdCreateSchema", "HouseholdUpdateSchema", "HouseholdSchema",
     "HouseholdSummarySchema", "HouseholdPageSchema", "HouseholdListArgsSchema",
@@ -173,6 +174,12 @@ class HouseholdListArgsSchema(ListArgsSchema):
     status = fields.List(fields.String(validate=validate.OneOf(HOUSEHOLD_STATUSES)),
                          load_default=list,
                          metadata={"description": "repeatable: due, overdue, ok"})
+
+
+class HouseholdLookupSchema(Schema):
+    """Find households by phone number (in the body, so the number never lands in a log)."""
+
+    phone = fields.String(required=True, validate=validate.Length(5, 32))
 
 
 class YellowRibbonCreateSchema(Schema):

@@ -21,6 +21,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from schemas.households import id_number_is_valid
+from server.crypto import lookup_hash
 from server.geo import distance_m
 from server.models import Building, Community, Household, User, Visit, YellowRibbonRequest
 from server.models.types import utcnow
@@ -76,6 +77,8 @@ def _household_rows(rng: random.Random, community: Community, buildings: list[Bu
                 "lat": building.lat, "lon": building.lon, "tags": tags, "notes": "",
                 "created_at": created, "updated_at": created,
                 "due_from_at": created, "next_due_at": created})
+    for row in rows:  # bulk inserts skip the model's validator that fills the phone hash
+        row["phone_hash"] = lookup_hash(row["phone"])
     return rows
 
 

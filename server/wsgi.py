@@ -1,7 +1,18 @@
-"""WSGI entry point for gunicorn: ``gunicorn server.wsgi:app``."""
+"""WSGI entry point for gunicorn: ``gunicorn server.wsgi:app``.
+
+The app's own log lines go to standard error (gunicorn passes them to the journal), at the
+level of ``GRIDWORK_LOG_LEVEL`` (INFO by default). No log line carries a password, a token,
+or a phone or ID number: tests/server/test_no_secrets_in_logs.py greps a full run for them.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+
 from server import create_app
+
+logging.basicConfig(level=os.environ.get("GRIDWORK_LOG_LEVEL", "INFO").upper(),
+                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 app = create_app()

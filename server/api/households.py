@@ -14,6 +14,7 @@ from schemas.households import (
     HouseholdExportArgsSchema,
     HouseholdImportArgsSchema,
     HouseholdListArgsSchema,
+    HouseholdLookupSchema,
     HouseholdPageSchema,
     HouseholdSchema,
     HouseholdUpdateSchema,
@@ -80,6 +81,20 @@ def list_households(args: dict[str, Any]) -> Any:
     rows, cursor = paginate(db.session, query, Household.id, limit=args["limit"],
                             cursor=args["cursor"])
     return {"items": [household_summary(h, access, now) for h in rows], "next_cursor": cursor}
+
+
+@bp.route("/households/lookup", methods=["POST"])
+@auth_required("households.sensitive")
+@bp.arguments(HouseholdLookupSchema)
+@bp.response(200, HouseholdPageSchema)
+def lookup_households(body: dict[str, Any]) -> Any:
+    """Find households in my grids by phone number (at most 50; the lookup is audited)."""
+    access, now = current_access(), utcnow()
+    rows = service.lookup_by_phone(db.session, access, body["phone"])
+    audit(db.session, current_user(), "household_lookup", "household", None,
+          found=[h.id for h in rows])
+    db.session.commit()
+    return {"items": [household_summary(h, access, now) for h in rows], "next_cursor": None}
 
 
 @bp.route("/households/<int:household_id>")

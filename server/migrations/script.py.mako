@@ -9,6 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy import Text  # noqa: F401 - used by rendered JSONB columns
 
+import server.crypto  # noqa: F401 - custom column types
 import server.models.types  # noqa: F401 - custom column types
 ${imports if imports else ""}
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from schemas.households import HOUSEHOLD_TAGS, SENSITIVE_TAGS
+from server.crypto import EncryptedString, lookup_hash
 from server.extensions import db
 from server.models.org import Building, Grid
 from server.models.types import BigIntPK, JSONType, UTCDateTime, utcnow
@@ -37,8 +38,10 @@ class Household(db.Model):  # type: ignore[name-defined,misc]
     door: Mapped[str] = mapped_column(String(32), default="")
     code: Mapped[str] = mapped_column(String(64))
     head_name: Mapped[str] = mapped_column(String(64))
-    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    id_number: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Encrypted at rest (server/crypto.py); phone_hash finds a household by phone.
+    phone: Mapped[str | None] = mapped_column(EncryptedString, nullable=True)
+    phone_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    id_number: Mapped[str | None] = mapped_column(EncryptedString, nullable=True)
     members: Mapped[int] = mapped_column(Integer, default=1)
     lat: Mapped[float] = mapped_column(Float)  # WGS-84: its own point or its building's
     lon: Mapped[float] = mapped_column(Float)
@@ -60,6 +63,11 @@ class Household(db.Model):  # type: ignore[name-defined,misc]
 
     grid: Mapped[Grid | None] = relationship()
     building: Mapped[Building | None] = relationship()
+
+    @validates("phone")
+    def _hash_phone(self, _key: str, value: str | None) -> str | None:
+        self.phone_hash = lookup_hash(value)
+        return value
 
     def has_tag(self, tag: str) -> bool:
         """Whether the household carries ``tag``."""

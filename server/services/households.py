@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.crypto import lookup_hash
 from server.errors import ConflictError, ForbiddenError, NotFoundError, UnprocessableError
 from server.geo import to_wgs84
 from server.models import Building, Community, Grid, Household, User, YellowRibbonRequest
@@ -181,6 +182,19 @@ def household_query(session: Session, access: Access, args: Mapping[str, Any],
     if args.get("status"):
         query = query.where(status_clause(args["status"], now))
     return query
+
+
+def lookup_by_phone(session: Session, access: Access, phone: str) -> list[Household]:
+    """Households in my geography with this phone number (sensitive: grid workers, secretary).
+
+    Phones are encrypted at rest; their keyed hash is what can be searched.
+    """
+    if not access.has("households.sensitive"):
+        raise ForbiddenError(f"A {access.role.value} may not look households up by phone.")
+    query = (select(Household).where(Household.phone_hash == lookup_hash(phone),
+                                     access.grid_clause(Household.grid_id))
+             .order_by(Household.id).limit(50))
+    return list(session.scalars(query))
 
 
 _UPDATABLE = ("unit", "door", "code", "head_name", "phone", "id_number", "members", "notes")

@@ -2,13 +2,14 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 00:57:42.956807
+Create Date: 2026-11-22 01:05:38.554003
 
 """
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy import Text  # noqa: F401 - used by rendered JSONB columns
 
+import server.crypto  # noqa: F401 - custom column types
 import server.models.types  # noqa: F401 - custom column types
 from sqlalchemy.dialects import postgresql
 
@@ -249,8 +250,9 @@ def upgrade():
     sa.Column('door', sa.String(length=32), nullable=False),
     sa.Column('code', sa.String(length=64), nullable=False),
     sa.Column('head_name', sa.String(length=64), nullable=False),
-    sa.Column('phone', sa.String(length=32), nullable=True),
-    sa.Column('id_number', sa.String(length=32), nullable=True),
+    sa.Column('phone', server.crypto.EncryptedString(), nullable=True),
+    sa.Column('phone_hash', sa.String(length=64), nullable=True),
+    sa.Column('id_number', server.crypto.EncryptedString(), nullable=True),
     sa.Column('members', sa.Integer(), nullable=False),
     sa.Column('lat', sa.Float(), nullable=False),
     sa.Column('lon', sa.Float(), nullable=False),
@@ -278,6 +280,7 @@ def upgrade():
         batch_op.create_index('ix_household_grid_due', ['grid_id', 'due_from_at'], unique=False)
         batch_op.create_index('ix_household_grid_id', ['grid_id', 'id'], unique=False)
         batch_op.create_index('ix_household_grid_overdue', ['grid_id', 'priority', 'next_due_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_household_phone_hash'), ['phone_hash'], unique=False)
 
     op.create_table('report_photo',
     sa.Column('report_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -432,6 +435,7 @@ def downgrade():
     op.drop_table('upload')
     op.drop_table('report_photo')
     with op.batch_alter_table('household', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_household_phone_hash'))
         batch_op.drop_index('ix_household_grid_overdue')
         batch_op.drop_index('ix_household_grid_id')
         batch_op.drop_index('ix_household_grid_due')
