@@ -131,13 +131,15 @@ def create_household(session: Session, access: Access, body: dict[str, Any],
 
 
 def get_household(session: Session, access: Access, household_id: int) -> Household:
-    """The household if it is in the reader's geography; 404 if none, 403 if outside."""
+    """The household if it is in the reader's geography; 404 otherwise.
+
+    Outside the reader's grids or buildings it is "not found", as for every other record:
+    a 403 would tell a neighbouring grid's worker that the household exists.
+    """
     household = session.get(Household, household_id)
-    if household is None:
-        raise NotFoundError(f"No household {household_id}.")
-    access.require_grid(household.grid_id, "household")
-    if not access.sees_building(household.building_id):
-        raise ForbiddenError("This household is not in your buildings.")
+    if (household is None or not access.sees_grid(household.grid_id)
+            or not access.sees_building(household.building_id)):
+        raise NotFoundError(f"No household {household_id} in your scope.")
     return household
 
 

@@ -26,9 +26,9 @@ RULES = {
     ("department", ()): (403, None),
     ("supervisor", ("G1",)): (200, False),
     ("grid_worker", ("G1",)): (200, True),
-    ("grid_worker", ("G2",)): (403, None),
+    ("grid_worker", ("G2",)): (404, None),  # outside my grids: not found, not "forbidden"
     ("building_head", ("G1",)): (200, False),
-    ("building_head", ("G2",)): (403, None),
+    ("building_head", ("G2",)): (404, None),
 }
 
 
