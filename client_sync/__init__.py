@@ -1,13 +1,19 @@
 """client_sync: the offline outbox that pushes every submission to Gridwork exactly once.
 
-Phase 1 holds the parts that need no server: the durable outbox (``Outbox``), retry timing
+``SyncClient`` is the public face: capture (``queue_report``, ``queue_visit``,
+``queue_household``) into the durable ``Outbox``, ``sync()``/``push()`` to send, ``pull()``
+into the ``LocalCache`` for offline lookups, ``run()`` as a background loop. Underneath:
+``Transport`` (one HTTP session), ``TusUploader`` (resumable photos), retry timing
 (``next_delay``, ``retry_after_seconds``), photo preparation (``prepare_photo``) and the
-exception hierarchy rooted at ``SyncError``. ``SyncClient`` joins them in phase 2.
+exception hierarchy rooted at ``SyncError``. ``client_sync.testing`` has a live server and
+a faulty network for tests; ``gridsync`` (``client_sync.cli``) is the command line.
 """
 
 from __future__ import annotations
 
 from client_sync.backoff import next_delay, retry_after_seconds
+from client_sync.cache import AgendaItem, LocalCache
+from client_sync.client import Status, SyncClient, SyncResult
 from client_sync.exceptions import (
     AuthRequired,
     ConnectionFailed,
@@ -27,8 +33,18 @@ from client_sync.photos import (
     read_exif_point_and_time,
 )
 from client_sync.queue import KINDS, STATES, Item, Outbox
+from client_sync.transport import Transport
+from client_sync.tus import TusUploader
 
 __all__ = [
+    # the client
+    "AgendaItem",
+    "LocalCache",
+    "Status",
+    "SyncClient",
+    "SyncResult",
+    "Transport",
+    "TusUploader",
     # the outbox
     "KINDS",
     "STATES",

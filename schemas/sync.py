@@ -1,0 +1,82 @@
+"""Sync: many queued records in one request, and what changed in my scope since my last pull."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from schemas.common import UUIDString
+
+__all__ = [
+    "BATCH_KINDS", "CHANGE_KINDS", "MAX_BATCH", "MAX_CHANGES",
+    "SyncRecordSchema", "SyncBatchSchema", "SyncResultSchema", "SyncBatchResultSchema",
+    "SyncChangesArgsSchema", "SyncChangeSchema", "SyncChangesSchema",
+]
+
+# The order matters to nobody on the wire; the client sends parents before children.
+BATCH_KINDS = ("household", "visit", "report")
+CHANGE_KINDS = ("household", "report", "category")
+MAX_BATCH = 200
+MAX_CHANGES = 1000
+
+
+class SyncRecordSchema(Schema):
+    """One queued record: its kind, its device-made id, and the body its own endpoint takes."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(BATCH_KINDS))
+    client_uuid = UUIDString(required=True)
+    body = fields.Dict(required=True, metadata={
+        "description": "HouseholdCreate, VisitCreate or ReportCreate; its client_uuid may be "
+                       "left out (the record's is used) and must match if given"})
+
+
+class SyncBatchSchema(Schema):
+    """Up to 200 records, applied in the order given, each on its own."""
+
+    records = fields.List(fields.Nested(SyncRecordSchema), required=True,
+                          validate=validate.Length(1, MAX_BATCH))
+
+
+class SyncResultSchema(Schema):
+    """What the record's own endpoint would have answered: its status, id or problem."""
+
+    client_uuid = fields.String()
+    kind = fields.String()
+    status = fields.Integer(metadata={"description": "201 made, 200 replay, 409, 422, 403..."})
+    id = fields.Integer(allow_none=True, metadata={"description": "the server id (2xx only)"})
+    # A plain dict: a problem carries extension members (missing, errors...) as they come.
+    problem = fields.Dict(allow_none=True, metadata={
+        "description": "the problem document (RFC 9457, as ProblemSchema plus extension "
+                       "members such as missing) the single endpoint would have answered"})
+
+
+class SyncBatchResultSchema(Schema):
+    """One result per record, in the order sent."""
+
+    results = fields.List(fields.Nested(SyncResultSchema))
+
+
+class SyncChangesArgsSchema(Schema):
+    """``?since=`` the ``next_cursor`` of the last pull (none: everything); ``?limit=``."""
+
+    since = fields.String(load_default=None, validate=validate.Length(max=2000))
+    limit = fields.Integer(load_default=500, validate=validate.Range(1, MAX_CHANGES))
+
+
+class SyncChangeSchema(Schema):
+    """One change: an upsert carries the record as its own endpoint shows it to me."""
+
+    kind = fields.String(metadata={"description": "household, report or category"})
+    id = fields.Raw(metadata={"description": "integer id; the code for a category"})
+    op = fields.String(validate=validate.OneOf(("upsert", "delete")))
+    data = fields.Dict(allow_none=True)
+
+
+class SyncChangesSchema(Schema):
+    """A page of changes, oldest first; send ``next_cursor`` back as ``since``."""
+
+    changes = fields.List(fields.Nested(SyncChangeSchema))
+    next_cursor = fields.String()
+    has_more = fields.Boolean(metadata={"description": "pull again at once with next_cursor"})
+    reset = fields.Boolean(metadata={
+        "description": "empty the local cache before applying (first pull, or my grids, "
+                       "buildings or role changed)"})

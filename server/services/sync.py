@@ -1,0 +1,366 @@
+"""Sync for the offline client: a batch of queued records, and the changes feed.
+
+**Batch.** Each record is loaded with the schema of its own endpoint and handed to the same
+service function, so it gets exactly the answer that endpoint would give (201, 200 replay,
+409, 409 dependency_missing, 422, 403). The batch runs on one connection in one database
+transaction, and the records run in a session joined to it with
+``join_transaction_mode="create_savepoint"``: each record is its own SAVEPOINT, a service's
+``session.commit()`` only releases that savepoint, and a failing record rolls back to it.
+One bad record never fails the others, and a batch costs one commit. On SQLite the batch
+takes the write lock when it starts (``BEGIN IMMEDIATE``), since SQLite cannot upgrade a
+reading transaction to a writing one once another writer has committed.
+
+**Changes.** Three streams, each ordered by ``(updated_at, key)``: households of my grids
+(and buildings, for a building head), masked as my role requires by the registry's own
+privacy rules; reports I made or that are (or were) my department's; categories. Nothing is
+ever hard-deleted, and a report never leaves its reader's scope (``can_read_case``), so the
+only deletion is a household that moved out of my grids or buildings: a household of one of
+my communities, changed since my first pull and no longer mine, comes as ``op: delete``.
+The cursor holds a position per stream. A row whose transaction commits late can carry an
+``updated_at`` older than rows already read; so the last page's cursor is wound back to
+``now - SYNC_CHANGES_LAG_S`` and the next pull sends those seconds again (upserts are
+idempotent), catching any transaction shorter than the lag.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from marshmallow import Schema
+from marshmallow import ValidationError as SchemaError
+from sqlalchemy import ColumnElement, Engine, and_, exists, or_, select, true
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from server.errors import PROBLEM_BASE, ApiError, UnprocessableError
+from server.models import CaseStep, Category, Grid, Household, Report, Role, User
+from server.models.types import utcnow
+from server.services.access import Access, access_for
+
+__all__ = ["apply_batch", "changes_since", "record_kinds", "problem_document", "RecordKind",
+           "scope_fingerprint"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LAG_S = 30.0
+
+
+# -- batch ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordKind:
+    """How one kind of record is created: permission, load schema, service, endpoint path."""
+
+    permission: str
+    schema: Callable[[], Schema]
+    create: Callable[[Session, Access, dict[str, Any]], tuple[Any, bool]]
+    path: str
+
+
+def record_kinds() -> dict[str, RecordKind]:
+    """The kinds a batch takes (imported late: each comes from its own resource's modules)."""
+    from schemas.households import HouseholdCreateSchema
+    from schemas.reports import ReportCreateSchema
+    from schemas.visits import VisitCreateSchema
+    from server.services.households import create_household
+    from server.services.reports import create_report
+    from server.services.visits import create_visit
+
+    return {
+        "household": RecordKind("households.create", HouseholdCreateSchema, create_household,
+                                "/api/v1/households"),
+        "visit": RecordKind("visits.create", VisitCreateSchema, create_visit, "/api/v1/visits"),
+        "report": RecordKind("reports.create", ReportCreateSchema, create_report,
+                             "/api/v1/reports"),
+    }
+
+
+def problem_document(status: int, slug: str, title: str, detail: str | None = None,
+                     instance: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The problem+json body ``server.errors.problem_response`` would send, as a dict."""
+    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body["instance"] = instance
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
+def _problem_for(exc: Exception, instance: str) -> dict[str, Any]:
+    if isinstance(exc, ApiError):
+        return problem_document(exc.status, exc.slug, exc.title, exc.detail, instance,
+                                **exc.extra)
+    if isinstance(exc, SchemaError):
+        return problem_document(422, "validation", "Invalid input",
+                                "The request has invalid fields; see errors.", instance,
+                                errors=exc.normalized_messages())
+    if isinstance(exc, HTTPException) and exc.code and exc.code < 500:
+        return problem_document(exc.code, "http_error", exc.name, exc.description, instance)
+    return problem_document(500, "server_error", "Internal server error",
+                            "Something went wrong on the server with this record. It has "
+                            "been logged; it will be tried again.", instance)
+
+
+def _load(schema: Schema, record: Mapping[str, Any]) -> dict[str, Any]:
+    body = dict(record["body"])
+    given = body.get("client_uuid")
+    if given is not None and str(given).lower() != record["client_uuid"]:
+        raise UnprocessableError("The body names another client_uuid than the record.",
+                                 errors={"client_uuid": ["Differs from the record's."]})
+    body["client_uuid"] = record["client_uuid"]
+    loaded: dict[str, Any] = schema.load(body)
+    return loaded
+
+
+def _apply_one(session: Session, access: Access, kinds: Mapping[str, RecordKind],
+               schemas: Mapping[str, Schema], index: int, record: Mapping[str, Any],
+               ) -> dict[str, Any]:
+    kind = kinds[record["kind"]]
+    result: dict[str, Any] = {"client_uuid": record["client_uuid"], "kind": record["kind"]}
+    try:
+        access.require(kind.permission)
+        row, created = kind.create(session, access, _load(schemas[record["kind"]], record))
+        session.commit()  # releases this record's savepoint; the batch commits at the end
+    except Exception as exc:  # noqa: BLE001 - one record's failure is its own result
+        session.rollback()
+        if not isinstance(exc, ApiError | SchemaError | HTTPException):
+            log.exception("sync batch record %d (%s %s) failed", index, record["kind"],
+                          record["client_uuid"])
+        problem = _problem_for(exc, f"{kind.path}#sync-batch-record-{index}")
+        result.update(status=problem["status"], id=None, problem=problem)
+        return result
+    result.update(status=201 if created else 200, id=row.id, problem=None)
+    return result
+
+
+def apply_batch(session: Session, user: User, records: list[Mapping[str, Any]],
+                ) -> list[dict[str, Any]]:
+    """Apply ``records`` in order, each in its own savepoint; one result per record.
+
+    ``session`` only lends its engine: the batch runs on a connection of its own and
+    commits once at the end.
+    """
+    kinds = record_kinds()
+    # One schema instance per kind and batch: building a marshmallow schema is not free.
+    schemas = {name: kind.schema() for name, kind in kinds.items()}
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    with engine.connect() as conn, conn.begin():
+        if engine.dialect.name == "sqlite":
+            # Take the write lock now: a deferred transaction that reads first and writes
+            # later fails at once ("database is locked") if another writer got in between.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        work = Session(bind=conn, join_transaction_mode="create_savepoint",
+                       expire_on_commit=False, autoflush=True)
+        try:
+            me = work.get(User, user.id)
+            assert me is not None
+            access = access_for(work, me)
+            results = [_apply_one(work, access, kinds, schemas, i, rec)
+                       for i, rec in enumerate(records)]
+        finally:
+            work.close()
+    return results
+
+
+# -- changes -------------------------------------------------------------------------------
+
+_KIND_ORDER = {"category": 0, "household": 1, "report": 2}
+_STREAM_KEYS = {"household": "h", "report": "r", "category": "c"}
+
+
+@dataclass
+class _Cursor:
+    """Per stream: the (updated_at, key) of the last row sent; ``base``: the first pull."""
+
+    positions: dict[str, tuple[datetime, Any] | None]
+    base: datetime | None
+    scope: str = ""
+    reset: bool = False
+
+    def encode(self) -> str:
+        raw: dict[str, Any] = {"v": 1, "b": self.base.isoformat() if self.base else None,
+                               "s": self.scope}
+        for kind, key in _STREAM_KEYS.items():
+            pos = self.positions.get(kind)
+            raw[key] = [pos[0].isoformat(), pos[1]] if pos else None
+        text = json.dumps(raw, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(text).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str | None, now: datetime, scope: str) -> _Cursor:
+        fresh = cls({kind: None for kind in _STREAM_KEYS}, base=now, scope=scope, reset=True)
+        if not text:
+            return fresh
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            positions: dict[str, tuple[datetime, Any] | None] = {}
+            for kind, key in _STREAM_KEYS.items():
+                pos = raw[key]
+                positions[kind] = (_aware(pos[0]), pos[1]) if pos else None
+            base = _aware(raw["b"]) if raw.get("b") else None
+            old_scope = str(raw.get("s") or "")
+        except (binascii.Error, ValueError, KeyError, TypeError, IndexError) as exc:
+            raise UnprocessableError("The cursor is not valid; pull again without since.",
+                                     errors={"since": ["Not a cursor this server made."]}
+                                     ) from exc
+        # New grids, buildings or role: households of old standing are now mine (and some
+        # are no longer), so the client starts again from an empty cache.
+        return fresh if old_scope != scope else cls(positions, base, scope)
+
+
+def scope_fingerprint(access: Access) -> str:
+    """A short digest of what the user may see; a change restarts their changes feed."""
+    user = access.user
+    parts = [access.role.value, sorted(access.grid_ids), sorted(access.building_ids or ()),
+             user.department_id, user.id]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def _aware(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("naive time in cursor")
+    return value
+
+
+@dataclass
+class _Change:
+    kind: str
+    updated_at: datetime
+    key: Any
+    op: str
+    data: dict[str, Any] | None
+
+    def sort_key(self) -> tuple[datetime, int, str]:
+        return (self.updated_at, _KIND_ORDER[self.kind], f"{self.key:>20}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "id": self.key, "op": self.op, "data": self.data}
+
+
+def _after(updated: Any, key: Any, pos: tuple[datetime, Any] | None) -> ColumnElement[bool]:
+    if pos is None:
+        return true()
+    return or_(updated > pos[0], and_(updated == pos[0], key > pos[1]))
+
+
+def _my_communities(session: Session, access: Access) -> list[int]:
+    if access.everywhere or not access.grid_ids:
+        return []
+    return sorted(set(session.scalars(select(Grid.community_id).where(
+        Grid.id.in_(sorted(access.grid_ids))))))
+
+
+def _household_changes(session: Session, access: Access, cursor: _Cursor, limit: int,
+                       now: datetime) -> list[_Change]:
+    from schemas.households import HouseholdSummarySchema
+    from server.services.privacy import household_summary
+
+    if not access.has("households.read"):
+        return []
+    mine = and_(access.grid_clause(Household.grid_id),
+                access.building_clause(Household.building_id))
+    scope: ColumnElement[bool] = mine
+    communities = _my_communities(session, access)
+    if cursor.base is not None and communities:
+        # Households that left my scope since my first pull: sent as deletions.
+        scope = or_(mine, and_(Household.community_id.in_(communities),
+                               Household.updated_at > cursor.base))
+    rows = session.scalars(
+        select(Household).where(scope, _after(Household.updated_at, Household.id,
+                                              cursor.positions["household"]))
+        .order_by(Household.updated_at, Household.id).limit(limit + 1))
+    dump = HouseholdSummarySchema().dump
+    changes = []
+    for row in rows:
+        if access.sees_grid(row.grid_id) and access.sees_building(row.building_id):
+            changes.append(_Change("household", row.updated_at, row.id, "upsert",
+                                   dump(household_summary(row, access, now))))
+        else:
+            changes.append(_Change("household", row.updated_at, row.id, "delete", None))
+    return changes
+
+
+def _report_scope(access: Access) -> ColumnElement[bool]:
+    mine: ColumnElement[bool] = Report.reporter_id == access.user.id
+    dept = access.user.department_id
+    if access.role is Role.DEPARTMENT and dept is not None:
+        was_ours = exists().where(CaseStep.report_id == Report.id,
+                                  CaseStep.department_id == dept)
+        return or_(mine, Report.department_id == dept, was_ours)
+    return mine
+
+
+def _report_changes(session: Session, access: Access, cursor: _Cursor, limit: int,
+                    now: datetime) -> list[_Change]:
+    from schemas.reports import ReportSchema
+
+    if not access.has("reports.read"):
+        return []
+    rows = session.scalars(
+        select(Report).where(_report_scope(access),
+                             _after(Report.updated_at, Report.id, cursor.positions["report"]))
+        .order_by(Report.updated_at, Report.id).limit(limit + 1))
+    dump = ReportSchema().dump
+    return [_Change("report", r.updated_at, r.id, "upsert", dump(r)) for r in rows]
+
+
+def _category_changes(session: Session, access: Access, cursor: _Cursor, limit: int,
+                      now: datetime) -> list[_Change]:
+    from schemas.categories import CategorySchema
+
+    rows = session.scalars(
+        select(Category).where(_after(Category.updated_at, Category.code,
+                                      cursor.positions["category"]))
+        .order_by(Category.updated_at, Category.code).limit(limit + 1))
+    dump = CategorySchema().dump
+    return [_Change("category", c.updated_at, c.code, "upsert", dump(c)) for c in rows]
+
+
+_STREAMS = {"household": _household_changes, "report": _report_changes,
+            "category": _category_changes}
+
+
+def changes_since(session: Session, access: Access, since: str | None, limit: int, *,
+                  lag_s: float = DEFAULT_LAG_S, kinds: Iterable[str] = tuple(_STREAMS),
+                  ) -> dict[str, Any]:
+    """One page of what changed in ``access``'s scope after cursor ``since``, oldest first.
+
+    Returns ``{"changes": [...], "next_cursor": str, "has_more": bool, "reset": bool}``;
+    ``reset`` tells the client to empty its cache first (a first pull, or a new scope).
+    """
+    from server.services.categories import list_categories
+
+    if not since:
+        list_categories(session)  # a fresh install seeds the default categories here
+    now = utcnow()
+    cursor = _Cursor.decode(since, now, scope_fingerprint(access))
+    fetched = {kind: _STREAMS[kind](session, access, cursor, limit, now) for kind in kinds}
+    merged = sorted((c for rows in fetched.values() for c in rows), key=_Change.sort_key)
+    page = merged[:limit]
+    for change in page:
+        cursor.positions[change.kind] = (change.updated_at, change.key)
+    has_more = len(merged) > limit
+    if not has_more:
+        _wind_back(cursor, now - timedelta(seconds=lag_s))
+    return {"changes": [c.as_dict() for c in page], "next_cursor": cursor.encode(),
+            "has_more": has_more, "reset": cursor.reset}
+
+
+def _wind_back(cursor: _Cursor, floor: datetime) -> None:
+    """Resend the last ``lag`` seconds next time, for transactions that commit late."""
+    for kind, pos in cursor.positions.items():
+        # A stream that sent nothing has nothing older than the floor left to send.
+        if pos is None or pos[0] >= floor:
+            cursor.positions[kind] = (floor, "" if kind == "category" else 0)
+
