@@ -68,12 +68,12 @@ def create_once(session: Session, model: type[T], client_uuid: str, digest: str,
                 build: Callable[[], T]) -> tuple[T, bool]:
     """Insert the row ``build()`` makes unless ``client_uuid`` exists; return (row, created).
 
-    ``build`` adds the row (and its children) to the session. The insert runs in a
-    savepoint, so a lost race rolls back only this record. The caller commits.
+    The caller has already answered plain replays with :func:`find_replay` (before its
+    validation, so a replay is never refused by a rule that changed since). What is left is
+    the race: ``build`` adds the row (and its children) and the insert runs in a savepoint,
+    so when a twin request wins meanwhile, only this record rolls back and the winner's row
+    is answered. The caller commits.
     """
-    existing = find_replay(session, model, client_uuid, digest)
-    if existing is not None:
-        return existing, False
     try:
         with session.begin_nested():
             row = build()
