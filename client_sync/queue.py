@@ -486,7 +486,10 @@ class Outbox:
 
     def _unlink_files(self) -> None:
         while self._unlink_after_commit:
-            self.photos.remove(self._unlink_after_commit.pop())
+            file_sha = self._unlink_after_commit.pop()
+            # A record queued later in the same transaction may have brought the same bytes.
+            if self._file_unused(file_sha):
+                self.photos.remove(file_sha)
 
     def _recover(self) -> None:
         """Undo a crash: in_flight to ready, photo rows without a file failed, orphans gone."""

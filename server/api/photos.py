@@ -65,7 +65,9 @@ class MultipartFileStream:
 
     def _on_event(self, event: Any) -> bytes | None:
         """Handle one event; return the file bytes it carries, if any."""
-        if isinstance(event, File) and event.name == self._name and not self.found:
+        if isinstance(event, File) and event.name == self._name and self.found:
+            raise ValueError(f"Send one '{self._name}' part; this form has several.")
+        if isinstance(event, File) and event.name == self._name:
             self._part, self.found, self.filename = self._FILE, True, event.filename
         elif isinstance(event, Field):
             self._part = event.name
@@ -108,6 +110,12 @@ def _missing_file() -> UnprocessableError:
                               errors={"file": ["Missing data for required field."]})
 
 
+def _check_filename(filename: str | None) -> None:
+    if filename and "\x00" in filename:  # PostgreSQL text cannot hold NUL
+        raise UnprocessableError("The file name contains a NUL character.",
+                                 errors={"file": ["The file name contains a NUL character."]})
+
+
 def _load_form(values: dict[str, str]) -> dict[str, Any]:
     return PhotoUploadFormSchema().load({"client_uuid": values.get("client_uuid") or None})
 
@@ -117,6 +125,10 @@ def _receive_parsed() -> tuple[Any, bool]:
     upload = request.files.get("file")
     if upload is None:
         raise _missing_file()
+    if len(request.files.getlist("file")) > 1:
+        raise UnprocessableError("Send one photo per request.",
+                                 errors={"file": ["Send one 'file' part; this form has several."]})
+    _check_filename(upload.filename)
     fields = _load_form(dict(request.form))
     tmp, sha256 = service.receive_to_temp(upload.stream)
     return service.accept_photo(db.session, current_user(), tmp, sha256,
@@ -127,6 +139,7 @@ def _receive_streamed(form: MultipartFileStream) -> tuple[Any, bool]:
     if not form.start():
         form.finish()
         raise _missing_file()
+    _check_filename(form.filename)
     tmp, sha256 = service.receive_to_temp(form)
     try:
         form.finish()  # a client_uuid field may follow the file

@@ -54,7 +54,8 @@ def _int_header(name: str, *, required: bool = True) -> int | None:
         if required:
             raise ApiError(f"The {name} header is required.", slug="bad_request", status=400)
         return None
-    if not raw.strip().isdigit():
+    # isdigit() alone takes "²" and other Unicode digits that int() refuses.
+    if not (raw.strip().isascii() and raw.strip().isdigit()):
         raise ApiError(f"The {name} header must be a non-negative integer.",
                        slug="bad_request", status=400)
     return int(raw)
@@ -112,11 +113,16 @@ def tus_create() -> Response:
     checksum = service.parse_checksum(request.headers.get("Upload-Checksum"))
     user = current_user()
     upload = service.create_upload(db.session, user, length, meta)
-    photo = None
+    photo, upload_id = None, upload.id
     if with_body or length == 0:
-        upload, photo = service.receive_chunk(
-            db.session, user, upload, request.stream, offset=0, checksum=checksum,
-            content_length=request.content_length)
+        try:
+            upload, photo = service.receive_chunk(
+                db.session, user, upload, request.stream, offset=0, checksum=checksum,
+                content_length=request.content_length)
+        except ApiError:
+            # A problem answer carries no Location: the client cannot resume or delete it.
+            service.discard_unfinished(db.session, upload_id)
+            raise
     headers = _state_headers(upload, photo)
     headers["Location"] = f"{bp.url_prefix}/uploads/{upload.id}"
     return _answer(201, headers)

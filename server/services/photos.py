@@ -59,7 +59,10 @@ def exif_time_utc(taken: datetime | None, timezone: str) -> datetime | None:
         return None
     if taken.tzinfo is None:
         taken = taken.replace(tzinfo=ZoneInfo(timezone))
-    return taken.astimezone(UTC)
+    try:
+        return taken.astimezone(UTC)
+    except OverflowError:  # "0001:01:01 00:00:00" in Beijing time is before year 1 in UTC
+        return None
 
 
 def _replay(existing: Photo, user: User, sha256: str) -> Photo:
@@ -98,12 +101,27 @@ def accept_photo(session: Session, user: User, src: Path, sha256: str, *,
     if existing is not None:
         src.unlink(missing_ok=True)
         return _replay(existing, user, sha256), False
+    store = photo_store(cfg)
+    fresh = not store.exists("original", sha256)
     try:
-        info = store_photo(src, photo_store(cfg), sha256=sha256,
-                           max_pixels=int(cfg["MAX_PHOTO_PIXELS"]))
+        info = store_photo(src, store, sha256=sha256, max_pixels=int(cfg["MAX_PHOTO_PIXELS"]))
     except PhotoRejectedError as exc:
         raise photo_problem(exc) from exc
-    photo = _new_row(photo_id, info, user, filename, str(cfg["TIMEZONE"]))
+    try:
+        return _record(session, _new_row(photo_id, info, user, filename, str(cfg["TIMEZONE"])),
+                       user, sha256)
+    except BaseException:
+        session.rollback()
+        # Bytes that were not here before and that no row names must not stay (the same bytes
+        # racing in under another id at this very moment would lose them: a rare, loud 404).
+        if fresh:
+            store.delete(sha256)
+        raise
+
+
+def _record(session: Session, photo: Photo, user: User, sha256: str) -> tuple[Photo, bool]:
+    """Insert the row of a stored photo; a row with its id made meanwhile makes this a replay."""
+    photo_id = photo.id
     try:
         with session.begin_nested():
             session.add(photo)

@@ -18,6 +18,7 @@ import base64
 import binascii
 import hashlib
 import os
+import re
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
@@ -38,7 +39,7 @@ from server.services.photos import accept_photo, photo_store
 
 __all__ = ["TUS_VERSION", "TUS_EXTENSIONS", "CHECKSUM_ALGORITHMS", "Checksum", "parse_metadata",
            "parse_checksum", "create_upload", "get_upload", "receive_chunk", "finish_upload",
-           "terminate_upload",
+           "terminate_upload", "discard_unfinished",
            "purge_expired", "upload_path"]
 
 TUS_VERSION = "1.0.0"
@@ -48,6 +49,7 @@ CHECKSUM_ALGORITHMS: dict[str, Callable[[], Any]] = {
 READ_SIZE = 64 * 1024
 PROGRESS_BYTES = 1024 * 1024  # commit the offset this often while a chunk streams in
 _FILENAME_KEYS = ("filename", "name")
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def _config(config: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -73,14 +75,17 @@ def parse_metadata(header: str | None) -> dict[str, str]:
         if not pair.strip():
             continue
         key, _, encoded = pair.strip().partition(" ")
-        if not key or key in result or not key.isascii():
-            raise _bad_request("Upload-Metadata has an empty, repeated or non-ASCII key.",
+        if not key or key in result or not (key.isascii() and key.isprintable()):
+            raise _bad_request("Upload-Metadata has an empty, repeated or unprintable key.",
                                "invalid_metadata")
         try:
             result[key] = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise _bad_request(f"Upload-Metadata value of {key} is not base64 UTF-8.",
                                "invalid_metadata") from exc
+        if "\x00" in result[key]:  # PostgreSQL text and JSONB cannot hold NUL
+            raise _bad_request(f"Upload-Metadata value of {key} contains a NUL character.",
+                               "invalid_metadata")
     return result
 
 
@@ -137,7 +142,8 @@ def create_upload(session: Session, user: User, length: int, meta: Mapping[str, 
 
 def get_upload(session: Session, user: User, upload_id: str) -> Upload:
     """The user's upload ``upload_id``: 404 if unknown or someone else's, 410 once expired."""
-    upload = session.get(Upload, upload_id)
+    # Ids are ours (token_hex): anything else, a NUL byte included, names no upload.
+    upload = session.get(Upload, upload_id) if _UPLOAD_ID.fullmatch(upload_id) else None
     if upload is None or upload.user_id != user.id:
         raise NotFoundError(f"No upload {upload_id}.")
     if not upload.complete and upload.expires_at <= utcnow():
@@ -215,7 +221,9 @@ def receive_chunk(session: Session, user: User, upload: Upload, stream: BinaryIO
 
     def progress(position: int, out: BinaryIO) -> None:
         nonlocal committed
-        if position - committed >= PROGRESS_BYTES:
+        # The last byte counts only once the body ends there: a body running past the length
+        # is refused, and the upload must not look whole without its photo.
+        if position - committed >= PROGRESS_BYTES and position < length:
             out.flush()
             os.fsync(out.fileno())  # the bytes are on disk before the offset says so
             _advance(session, upload_id, committed, position, cfg)
@@ -231,7 +239,7 @@ def receive_chunk(session: Session, user: User, upload: Upload, stream: BinaryIO
     if end != committed:
         _advance(session, upload_id, committed, end, cfg)
     upload = session.get_one(Upload, upload_id)
-    if dropped or upload.offset < upload.length:
+    if upload.offset < upload.length:  # every byte here, even if the line then dropped
         return upload, None
     return upload, finish_upload(session, user, upload, cfg)
 
@@ -260,6 +268,15 @@ def finish_upload(session: Session, user: User, upload: Upload,
     upload.expires_at = utcnow() + timedelta(hours=float(cfg["UPLOAD_EXPIRY_HOURS"]))
     session.commit()
     return photo
+
+
+def discard_unfinished(session: Session, upload_id: str,
+                       config: Mapping[str, Any] | None = None) -> None:
+    """Delete the upload ``upload_id`` and its bytes unless it is gone or already a photo."""
+    session.rollback()
+    upload = session.get(Upload, upload_id)
+    if upload is not None and not upload.complete:
+        terminate_upload(session, upload, config)
 
 
 def terminate_upload(session: Session, upload: Upload,

@@ -368,7 +368,8 @@ def _coordinate(value: Any) -> float | None:
         value = tuple(zip(value[::2], value[1::2], strict=True))
     parts = [_number(v) for v in value]
     known = [p for p in parts if p is not None]
-    if not 1 <= len(parts) <= 3 or len(known) != len(parts):
+    # EXIF writes unsigned parts (the sign is in the ref): a negative one is not a place.
+    if not 1 <= len(parts) <= 3 or len(known) != len(parts) or min(known) < 0:
         return None
     return sum(p / 60**i for i, p in enumerate(known))
 
@@ -407,7 +408,8 @@ def _text(value: Any) -> str | None:
         value = value.decode("utf-8", "replace")
     if not isinstance(value, str):
         return None
-    return value.strip("\x00 \t\r\n") or None
+    # EXIF text ends at its first NUL; what follows is padding (PostgreSQL cannot store NUL).
+    return value.strip("\x00 \t\r\n").split("\x00", 1)[0].strip() or None
 
 
 def _orientation(value: Any) -> int | None:

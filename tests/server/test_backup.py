@@ -34,7 +34,7 @@ def _store_photos(media: Path, count: int) -> None:
 def test_backup_and_restore_round_trip_every_record_and_photo(app, db, factory, tmp_path):
     factory.actor("grid_worker")
     factory.actor("secretary")
-    media = Path(app.config["MEDIA_DIR"])
+    media = tmp_path / "media"  # this test's own photo folder: others write to the shared one
     _store_photos(media, 3)
     before_rows, before_photos = _snapshot(db), photo_hashes(media)
     assert len(before_photos) == 3 and before_rows["user_account"]

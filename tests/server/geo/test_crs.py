@@ -75,6 +75,24 @@ def test_round_trip_through_an_offset_system_stays_within_one_metre(lat, lon, cr
     assert metres_apart(back, (lat, lon)) < 1
 
 
+@given(lat=china_lat, lon=china_lon, crs=shifted_crs)
+def test_a_point_given_in_an_offset_system_comes_back_to_itself_within_one_metre(lat, lon, crs):
+    """The direction the API uses: a phone's GCJ-02/BD-09 point is stored as WGS-84; shown
+    back on the phone's map it lands where the worker tapped."""
+    assert metres_apart(from_wgs84(*to_wgs84(lat, lon, crs), crs), (lat, lon)) < 1
+
+
+@given(lat=st.floats(-90, 90), lon=st.floats(-180, 180),
+       crs=st.sampled_from(["wgs84", "gcj02", "bd09"]))
+def test_any_valid_point_on_earth_converts_and_outside_china_is_unchanged(lat, lon, crs):
+    back = to_wgs84(lat, lon, crs)
+    assert all(math.isfinite(v) for v in back)
+    if out_of_china(lat, lon) or crs == "wgs84":
+        assert back == (lat, lon)
+    else:
+        assert metres_apart(back, (lat, lon)) < 2_000
+
+
 @pytest.mark.parametrize("crs", ["gcj02", "bd09"])
 def test_round_trip_stays_within_one_metre_on_a_one_degree_lattice_over_china(crs):
     worst = max(

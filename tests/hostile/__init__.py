@@ -1,0 +1,1 @@
+"""Hostile inputs for the upload endpoints, built in code (see ``corpus``)."""
