@@ -135,7 +135,11 @@ def tus_head(upload_id: str) -> Response:
     """The upload's offset and length; Photo-Id once it is whole."""
     _require_version()
     upload = service.get_upload(db.session, current_user(), upload_id)
-    headers = _state_headers(upload, None)
+    # Every byte here but no photo: the server died while making it. Make it now.
+    photo = service.finish_if_whole(db.session, current_user(), upload)
+    if photo is not None:
+        upload = service.get_upload(db.session, current_user(), upload_id)
+    headers = _state_headers(upload, photo)
     headers["Cache-Control"] = "no-store"
     if upload.meta:
         headers["Upload-Metadata"] = _encode_metadata(upload.meta)

@@ -39,6 +39,7 @@ from server.services.photos import accept_photo, photo_store
 
 __all__ = ["TUS_VERSION", "TUS_EXTENSIONS", "CHECKSUM_ALGORITHMS", "Checksum", "parse_metadata",
            "parse_checksum", "create_upload", "get_upload", "receive_chunk", "finish_upload",
+           "finish_if_whole",
            "terminate_upload", "discard_unfinished",
            "purge_expired", "upload_path"]
 
@@ -246,18 +247,27 @@ def receive_chunk(session: Session, user: User, upload: Upload, stream: BinaryIO
 
 def finish_upload(session: Session, user: User, upload: Upload,
                   config: Mapping[str, Any] | None = None) -> Photo:
-    """Turn the whole upload into a photo; a rejected file takes its upload with it."""
+    """Turn the whole upload into a photo; a rejected file takes its upload with it.
+
+    The photo is made from a hard link to the upload's file, and the file itself is removed
+    only once the upload row names the photo: a server killed half way through keeps every
+    byte, and the next HEAD or PATCH finishes the job instead of asking for the photo again.
+    """
     cfg = _config(config)
     path = upload_path(upload, cfg)
     with path.open("rb") as fh:
         sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
     upload_id = upload.id
+    work = path.with_name(path.name + ".finishing")
+    work.unlink(missing_ok=True)  # left by an earlier attempt that was killed
+    os.link(path, work)
     try:
-        photo, _created = accept_photo(session, user, path, sha256,
+        photo, _created = accept_photo(session, user, work, sha256,
                                        client_uuid=upload.client_uuid,
                                        filename=upload.filename, config=cfg)
     except ApiError:
         session.rollback()
+        work.unlink(missing_ok=True)
         path.unlink(missing_ok=True)
         session.execute(delete(Upload).where(Upload.id == upload_id))
         session.commit()
@@ -267,7 +277,18 @@ def finish_upload(session: Session, user: User, upload: Upload,
     upload.completed_at = utcnow()
     upload.expires_at = utcnow() + timedelta(hours=float(cfg["UPLOAD_EXPIRY_HOURS"]))
     session.commit()
+    path.unlink(missing_ok=True)
     return photo
+
+
+def finish_if_whole(session: Session, user: User, upload: Upload,
+                    config: Mapping[str, Any] | None = None) -> Photo | None:
+    """Finish an upload whose bytes all arrived but whose photo was never made (a crash)."""
+    if upload.complete or upload.offset < upload.length:
+        return None
+    if not upload_path(upload, config).is_file():
+        return None
+    return finish_upload(session, user, upload, config)
 
 
 def discard_unfinished(session: Session, upload_id: str,

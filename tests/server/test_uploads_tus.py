@@ -318,3 +318,34 @@ def test_chunk_cut_off_by_a_dropped_connection_keeps_what_arrived(live_url, fact
     resumed.upload()
     photo = db.session.get(Photo, resumed.request.response_headers["photo-id"])
     assert photo.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_server_killed_while_making_the_photo_keeps_the_bytes_and_head_finishes_it(
+        app, client, factory, db, monkeypatch):
+    """The bytes moved into the photo store, then the process died before the row committed."""
+    import server.services.uploads as uploads_service
+    from server.services.photos import photo_store
+    from server.storage import store_photo
+
+    class Killed(BaseException):
+        """Stands for SIGKILL: nothing after it runs, no cleanup handler catches it."""
+
+    def dies_after_storing(session, user, src, sha256, **kwargs):
+        store_photo(src, photo_store(), sha256=sha256)  # the bytes reach the store...
+        raise Killed  # ...and the process dies before the Photo row is written
+
+    worker = factory.actor("grid_worker")
+    data, photo_id = make_jpeg(640, 480, texture=20, gps=POINT), str(uuid.uuid4())
+    location = create(client, worker, len(data), client_uuid=photo_id).headers["Location"]
+    monkeypatch.setattr(uploads_service, "accept_photo", dies_after_storing)
+    with pytest.raises(Killed):
+        patch(client, worker, location, data, 0)
+    monkeypatch.undo()
+    db.session.rollback()
+    assert db.session.get(Photo, photo_id) is None
+    state = head(client, worker, location)  # the client's first question after a restart
+    assert state.status_code == 200
+    assert state.headers["Photo-Id"] == photo_id
+    assert db.session.get(Photo, photo_id).sha256 == hashlib.sha256(data).hexdigest()
+    assert not any(temp_file(Path(app.config["MEDIA_DIR"]), location).parent.glob(
+        f"tus-{location.rsplit('/', 1)[1]}*"))  # nothing of the upload is left in tmp/
