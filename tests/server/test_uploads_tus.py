@@ -337,10 +337,11 @@ def test_server_killed_while_making_the_photo_keeps_the_bytes_and_head_finishes_
     worker = factory.actor("grid_worker")
     data, photo_id = make_jpeg(640, 480, texture=20, gps=POINT), str(uuid.uuid4())
     location = create(client, worker, len(data), client_uuid=photo_id).headers["Location"]
+    real_accept = uploads_service.accept_photo
     monkeypatch.setattr(uploads_service, "accept_photo", dies_after_storing)
     with pytest.raises(Killed):
         patch(client, worker, location, data, 0)
-    monkeypatch.undo()
+    monkeypatch.setattr(uploads_service, "accept_photo", real_accept)  # the restarted server
     db.session.rollback()
     assert db.session.get(Photo, photo_id) is None
     state = head(client, worker, location)  # the client's first question after a restart
