@@ -212,8 +212,21 @@ def _image(photo_id: Any, kind: str) -> Response:
     return response
 
 
+JPEG_ONLY = ("image/jpeg",)
+ANY_PHOTO = ("image/jpeg", "image/png", "image/webp", "image/heic")
+
+
+def _image_doc(description: str, mimes: tuple[str, ...]) -> dict[str, Any]:
+    """OpenAPI for an image answer (with its 304 for a matching If-None-Match)."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {"responses": {
+        "200": {"description": description, "content": {m: binary for m in mimes}},
+        "304": {"description": "Not modified (If-None-Match matched the ETag)"}}}
+
+
 @bp.route("/photos/<uuid:photo_id>/display")
 @auth_required()
+@bp.doc(**_image_doc("The display image", JPEG_ONLY))
 @bp.alt_response(404, response="NOT_FOUND")
 def photo_display(photo_id: Any) -> Response:
     """The display image (JPEG, long side ≤ 1600 px, upright, no metadata)."""
@@ -222,6 +235,7 @@ def photo_display(photo_id: Any) -> Response:
 
 @bp.route("/photos/<uuid:photo_id>/thumb")
 @auth_required()
+@bp.doc(**_image_doc("The thumbnail", JPEG_ONLY))
 @bp.alt_response(404, response="NOT_FOUND")
 def photo_thumb(photo_id: Any) -> Response:
     """The thumbnail (JPEG, long side ≤ 320 px, upright, no metadata)."""
@@ -230,6 +244,7 @@ def photo_thumb(photo_id: Any) -> Response:
 
 @bp.route("/photos/<uuid:photo_id>/original")
 @auth_required("photos.original")
+@bp.doc(**_image_doc("The bytes as uploaded", ANY_PHOTO))
 @bp.alt_response(404, response="NOT_FOUND")
 def photo_original(photo_id: Any) -> Response:
     """The bytes as uploaded, EXIF GPS included: only for roles that may see originals."""

@@ -29,8 +29,17 @@ OFFSET_OCTET_STREAM = "application/offset+octet-stream"
 _EXPOSED = ("Location, Upload-Offset, Upload-Length, Upload-Expires, Upload-Metadata, "
             "Tus-Resumable, Tus-Version, Tus-Extension, Tus-Max-Size, "
             "Tus-Checksum-Algorithm, Photo-Id")
-_TUS_DOC = {"parameters": [{"in": "header", "name": "Tus-Resumable", "required": True,
-                            "schema": {"type": "string", "enum": [service.TUS_VERSION]}}]}
+_TUS_PARAMS = [{"in": "header", "name": "Tus-Resumable", "required": True,
+                "schema": {"type": "string", "enum": [service.TUS_VERSION]}}]
+_PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def _tus_doc(success: dict[str, str], errors: dict[int, str]) -> dict[str, Any]:
+    """OpenAPI for a tus operation: its bodiless success answers and its problems."""
+    responses: dict[str, Any] = {code: {"description": text} for code, text in success.items()}
+    for status, text in errors.items():
+        responses[str(status)] = {"description": text, "content": _PROBLEM}
+    return {"parameters": _TUS_PARAMS, "responses": responses}
 
 
 @bp.after_request
@@ -97,7 +106,13 @@ def tus_options() -> Response:
 
 @bp.route("/uploads/", methods=["POST"])
 @auth_required("photos.upload")
-@bp.doc(**_TUS_DOC)
+@bp.doc(**_tus_doc({"201": "Created; Location names the upload, Upload-Offset says how much "
+                            "of the body arrived, Photo-Id once the photo is made"},
+                   {400: "Bad Upload-Length, Upload-Metadata or Upload-Checksum",
+                    412: "Unsupported Tus-Resumable", 413: "Longer than Tus-Max-Size",
+                    415: "Not an acceptable photo, or a body that is not offset+octet-stream",
+                    422: "A photo that cannot be decoded or has too many pixels",
+                    460: "The body does not match Upload-Checksum"}))
 def tus_create() -> Response:
     """Create an upload (Upload-Length, Upload-Metadata: filename, content_type, client_uuid).
 
@@ -130,7 +145,9 @@ def tus_create() -> Response:
 
 @bp.route("/uploads/<upload_id>", methods=["HEAD"])
 @auth_required("photos.upload")
-@bp.doc(**_TUS_DOC)
+@bp.doc(**_tus_doc({"200": "Upload-Offset and Upload-Length; Photo-Id once whole"},
+                   {404: "No such upload of yours", 410: "Expired",
+                    412: "Unsupported Tus-Resumable"}))
 def tus_head(upload_id: str) -> Response:
     """The upload's offset and length; Photo-Id once it is whole."""
     _require_version()
@@ -148,7 +165,13 @@ def tus_head(upload_id: str) -> Response:
 
 @bp.route("/uploads/<upload_id>", methods=["PATCH"])
 @auth_required("photos.upload")
-@bp.doc(**_TUS_DOC)
+@bp.doc(**_tus_doc({"204": "The new Upload-Offset; Photo-Id when this chunk completed it"},
+                   {400: "Bad Upload-Offset or Upload-Checksum", 404: "No such upload of yours",
+                    409: "Upload-Offset is not the server's", 410: "Expired",
+                    412: "Unsupported Tus-Resumable", 413: "Past the Upload-Length",
+                    415: "Not offset+octet-stream, or not an acceptable photo",
+                    422: "A photo that cannot be decoded or has too many pixels",
+                    460: "The chunk does not match Upload-Checksum"}))
 def tus_patch(upload_id: str) -> Response:
     """Append a chunk at Upload-Offset (optionally with Upload-Checksum); 204 with the new offset.
 
@@ -171,7 +194,8 @@ def tus_patch(upload_id: str) -> Response:
 
 @bp.route("/uploads/<upload_id>", methods=["DELETE"])
 @auth_required("photos.upload")
-@bp.doc(**_TUS_DOC)
+@bp.doc(**_tus_doc({"204": "Terminated: the bytes are deleted"},
+                   {404: "No such upload of yours", 412: "Unsupported Tus-Resumable"}))
 def tus_delete(upload_id: str) -> Response:
     """Terminate an upload: its bytes are deleted (a finished upload's photo stays)."""
     _require_version()
