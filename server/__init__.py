@@ -76,16 +76,11 @@ def _register(app: Flask) -> None:
     from server.cli import register_cli
     from server.errors import register_error_handlers
     from server.security_headers import install_security_headers
+    from server.web.views import register_web
 
     register_api(app)
     register_error_handlers(app)
     install_security_headers(app)
     register_cli(app)
-    try:
-        from server.web.views import register_web
-    except ModuleNotFoundError as exc:
-        if exc.name != "server.web.views":
-            raise
-    else:
-        register_web(app)
+    register_web(app)
     logging.getLogger("server").setLevel(app.config.get("LOG_LEVEL", "INFO"))

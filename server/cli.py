@@ -163,11 +163,11 @@ def register_cli(app: Flask) -> None:
     """Add the admin commands to ``app.cli``."""
     for command in (communities, departments, grids, users, seed_demo, serve):
         app.cli.add_command(command)
-    for extra in _optional_commands():
+    for extra in _module_commands():
         app.cli.add_command(extra)
 
 
-def _optional_commands() -> list[click.Command]:
+def _module_commands() -> list[click.Command]:
     """The ``command`` (one, or a list) of each ``server/cli_*.py`` module."""
     import importlib
     import pkgutil

@@ -53,12 +53,16 @@ def register_api(app: Flask) -> None:
     for module in (health, auth, grids):
         api.register_blueprint(module.bp)
     docs.register(app)
-    for module in _optional_blueprints():
+    for module in _resource_blueprints():
         api.register_blueprint(module.bp)
 
 
-def _optional_blueprints() -> list[Any]:
-    """Every other module of this package that defines a blueprint ``bp``, by name."""
+def _resource_blueprints() -> list[Any]:
+    """Every other module of this package that defines a blueprint ``bp``, by name.
+
+    One module per resource: adding ``server/api/<resource>.py`` with a ``bp`` adds it to the
+    API and to the OpenAPI document (and the authorization table test then asks for its row).
+    """
     import importlib
     import pkgutil
 
