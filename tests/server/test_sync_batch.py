@@ -181,8 +181,6 @@ def test_a_kind_my_role_may_not_create_is_forbidden_per_record(
 
 def test_results_match_what_the_single_endpoint_answers(
         client: FlaskClient, worker: Actor, building_id: int) -> None:
-    if not any(r.rule == "/api/v1/households" for r in client.application.url_map.iter_rules()):
-        pytest.skip("POST /api/v1/households is not registered in this tree")
     record = household(building_id, "")  # door too short
     single = client.post("/api/v1/households",
                          json={**record["body"], "client_uuid": record["client_uuid"]},
