@@ -50,13 +50,14 @@ class LiveServer:
                  host: str = "127.0.0.1", workers: int = 2, worker_class: str = "gthread",
                  threads: int = 4, instance_dir: Path | str | None = None,
                  log_path: Path | str | None = None, env: dict[str, str] | None = None,
-                 ready_timeout: float = 30.0) -> None:
+                 args: tuple[str, ...] = (), ready_timeout: float = 30.0) -> None:
         self.host, self.port = host, port or free_port(host)
         self.database_url, self.media_dir = database_url, Path(media_dir)
         self.instance_dir = Path(instance_dir) if instance_dir else self.media_dir.parent
         self.workers, self.worker_class, self.threads = workers, worker_class, threads
         self.log_path = Path(log_path) if log_path else self.instance_dir / "live-server.log"
         self.extra_env, self.ready_timeout = dict(env or {}), ready_timeout
+        self.extra_args = tuple(args)  # more gunicorn options; later ones win
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -90,7 +91,8 @@ class LiveServer:
         args = [sys.executable, "-m", "gunicorn", "server.wsgi:app",
                 "--bind", f"{self.host}:{self.port}", "--workers", str(self.workers),
                 "--worker-class", self.worker_class, "--threads", str(self.threads),
-                "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning"]
+                "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning",
+                *self.extra_args]
         self.process = subprocess.Popen(args, cwd=REPO_ROOT, env=self._env(),
                                         stdout=self._log, stderr=subprocess.STDOUT,
                                         start_new_session=True)

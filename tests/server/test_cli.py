@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from client_sync.testing import free_port
 from tests.dbsetup import make_test_database
 from tests.factories import square
 
@@ -87,16 +87,10 @@ def test_seed_demo_is_idempotent_and_prints_logins(cli_env):
     assert first.stdout.splitlines()[0] == second.stdout.splitlines()[0]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_serve_runs_gunicorn_that_answers_the_api(cli_env):
     assert run(cli_env, "db", "upgrade").returncode == 0
     assert run(cli_env, "seed-demo").returncode == 0
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([GRIDWORK, "serve", "--port", str(port), "--workers", "1"],
                               env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               start_new_session=True)

@@ -10,17 +10,12 @@ phone number and the ID number.
 from __future__ import annotations
 
 import io
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 
 import pytest
 import requests
 
+from client_sync.testing import LiveServer
 from server.models.types import utcnow
 from tests.factories import PASSWORD
 from tests.server.storage.imagegen import make_jpeg
@@ -30,41 +25,22 @@ PHONE = "13987654321"
 ID_NUMBER = id_number(4242)  # a valid check digit
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def logged_server(app_config, factory, tmp_path):
     factory.world()
     factory.actor("grid_worker", grids=("G1",), username="zhou")
     factory.actor("secretary", username="shuji")
-    port, log = _free_port(), tmp_path / "server.log"
-    env = {**os.environ, "GRIDWORK_DATABASE_URL": app_config["DATABASE_URL"],
-           "GRIDWORK_MEDIA_DIR": app_config["MEDIA_DIR"],
-           "GRIDWORK_INSTANCE_DIR": app_config["INSTANCE_DIR"],
-           "GRIDWORK_SECRET_KEY": app_config["SECRET_KEY"], "GRIDWORK_LOG_LEVEL": "DEBUG",
-           "GRIDWORK_SQLALCHEMY_ECHO": "true"}
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-             "--access-logfile", "-", "--error-logfile", "-", "--log-level", "debug",
-             "server.wsgi:app"], env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
-        base = f"http://127.0.0.1:{port}/api/v1"
-        for _ in range(150):
-            try:
-                requests.get(f"{base}/health", timeout=2)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        try:
-            yield base, log
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+    log = tmp_path / "server.log"
+    server = LiveServer(app_config["DATABASE_URL"], app_config["MEDIA_DIR"], workers=1,
+                        instance_dir=app_config["INSTANCE_DIR"], log_path=log,
+                        env={"GRIDWORK_SECRET_KEY": app_config["SECRET_KEY"],
+                             "GRIDWORK_LOG_LEVEL": "DEBUG", "GRIDWORK_SQLALCHEMY_ECHO": "true"},
+                        args=("--access-logfile", "-", "--log-level", "debug"))
+    server.start()
+    try:
+        yield f"{server.url}/api/v1", log
+    finally:
+        server.stop()
 
 
 def _login(base: str, username: str) -> str:
