@@ -6,7 +6,7 @@ hold it; the geography (community, grids, buildings, department) narrows where i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -62,7 +62,6 @@ class Access:
 
     user: User
     session: Session
-    _grid_ids: set[int] | None = field(default=None, init=False)
 
     @property
     def role(self) -> Role:
