@@ -271,17 +271,22 @@ def raise_yellow_ribbon(session: Session, access: Access, household: Household, 
 
 
 def close_ribbons(session: Session, household: Household, visit_id: int,
-                  visited_at: datetime, now: datetime) -> int:
-    """Close the requests raised before a visit that met the family; no commit."""
+                  visited_at: datetime, now: datetime) -> datetime | None:
+    """Close the requests raised before a visit that met the family; no commit.
+
+    Returns when the oldest request still open was raised (``None``: none is open), which is
+    what the household's schedule needs next.
+    """
     requests = list(session.scalars(select(YellowRibbonRequest).where(
         YellowRibbonRequest.household_id == household.id,
         YellowRibbonRequest.closed_at.is_(None))))
-    closed = 0
+    still_open = []
     for request in requests:
         if request.raised_at <= visited_at:
             request.closed_at, request.closed_by_visit_id = now, visit_id
-            closed += 1
-    if closed == len(requests) and household.has_tag("yellow_ribbon"):
+        else:
+            still_open.append(request.raised_at)
+    if not still_open and household.has_tag("yellow_ribbon"):
         household.tags = [t for t in household.tags if t != "yellow_ribbon"]
-    return closed
+    return min(still_open, default=None)
 

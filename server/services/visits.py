@@ -171,12 +171,15 @@ def _record_on_household(session: Session, household: Household, visit: Visit,
     """Keep the household's last-visit columns and schedule current (late visits too)."""
     if household.last_visit_at is None or visit.visited_at > household.last_visit_at:
         household.last_visit_at = visit.visited_at
-    if visit.outcome == "met":
-        if household.last_met_at is None or visit.visited_at > household.last_met_at:
-            household.last_met_at = visit.visited_at
-        close_ribbons(session, household, visit.id, visit.visited_at, now)
-        session.flush()
-    apply_schedule(session, household)
+    if visit.outcome != "met":
+        apply_schedule(session, household)
+        return
+    if household.last_met_at is None or visit.visited_at > household.last_met_at:
+        household.last_met_at = visit.visited_at
+    # close_ribbons has just read the open requests: the schedule needs no second look.
+    still_open_since = close_ribbons(session, household, visit.id, visit.visited_at, now)
+    session.flush()
+    apply_schedule(session, household, ribbon_raised_at=still_open_since)
 
 
 def visit_scope_clause(access: Access) -> ColumnElement[bool]:

@@ -173,6 +173,8 @@ def test_met_visit_closes_the_open_yellow_ribbon(client, worker, home, factory):
     earlier = post(client, worker, visit_body(home, visited_at=utcnow() - timedelta(hours=1)))
     assert earlier.status_code == 201  # met before the ribbon went up: it stays open
     assert db.session.get(YellowRibbonRequest, raised.json["id"]).closed_at is None
+    # ...and still sets the schedule: the family stays due at once, whatever the visit.
+    assert db.session.get(Household, home.id).due_from_at <= utcnow()
     met = post(client, worker, visit_body(home, visited_at=utcnow()))
     ribbon = db.session.get(YellowRibbonRequest, raised.json["id"])
     assert ribbon.closed_by_visit_id == met.json["id"]
