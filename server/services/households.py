@@ -270,23 +270,21 @@ def raise_yellow_ribbon(session: Session, access: Access, household: Household, 
     return request, True
 
 
-def close_ribbons(session: Session, household: Household, visit_id: int,
-                  visited_at: datetime, now: datetime) -> datetime | None:
-    """Close the requests raised before a visit that met the family; no commit.
+def close_ribbons(open_requests: Iterable[YellowRibbonRequest], household: Household,
+                  visit_id: int, visited_at: datetime, now: datetime,
+                  ) -> list[YellowRibbonRequest]:
+    """Close the household's open requests raised before a visit that met the family.
 
-    Returns when the oldest request still open was raised (``None``: none is open), which is
-    what the household's schedule needs next.
+    ``open_requests`` are the household's open requests, read by the caller (a sync batch
+    reads them for all its households at once). Returns those still open, which is what the
+    household's schedule needs next. No flush, no commit.
     """
-    requests = list(session.scalars(select(YellowRibbonRequest).where(
-        YellowRibbonRequest.household_id == household.id,
-        YellowRibbonRequest.closed_at.is_(None))))
     still_open = []
-    for request in requests:
+    for request in open_requests:
         if request.raised_at <= visited_at:
             request.closed_at, request.closed_by_visit_id = now, visit_id
         else:
-            still_open.append(request.raised_at)
+            still_open.append(request)
     if not still_open and household.has_tag("yellow_ribbon"):
         household.tags = [t for t in household.tags if t != "yellow_ribbon"]
-    return min(still_open, default=None)
-
+    return still_open

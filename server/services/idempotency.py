@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from server.errors import ConflictError
 
-__all__ = ["body_digest", "canonical_json", "find_replay", "create_once"]
+__all__ = ["body_digest", "canonical_json", "find_replay", "create_once", "replay_conflict"]
 
 T = TypeVar("T")
 
@@ -51,16 +51,21 @@ def body_digest(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
 
+def replay_conflict(client_uuid: str) -> ConflictError:
+    """The 409 for another body sent under a ``client_uuid`` the server already holds."""
+    return ConflictError(
+        f"A different record was already sent with client_uuid {client_uuid}. "
+        "An edit must be sent as a new record with a new client_uuid.",
+        client_uuid=client_uuid)
+
+
 def find_replay(session: Session, model: type[T], client_uuid: str, digest: str) -> T | None:
     """The row already made for ``client_uuid`` if the body matches; 409 if it differs."""
     row = session.scalar(select(model).where(model.client_uuid == client_uuid))  # type: ignore
     if row is None:
         return None
     if row.body_sha256 != digest:  # type: ignore[attr-defined]
-        raise ConflictError(
-            f"A different record was already sent with client_uuid {client_uuid}. "
-            "An edit must be sent as a new record with a new client_uuid.",
-            client_uuid=client_uuid)
+        raise replay_conflict(client_uuid)
     return row
 
 

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from server.errors import PROBLEM_BASE, ApiError, UnprocessableError
-from server.models import CaseStep, Category, Grid, Household, Report, Role, User
+from server.models import CaseStep, Category, Grid, Household, Report, Role, User, Visit
 from server.models.types import utcnow
 from server.services.access import Access, access_for
 
@@ -121,6 +121,16 @@ def _load(schema: Schema, record: Mapping[str, Any]) -> dict[str, Any]:
     return loaded
 
 
+def _failure(result: dict[str, Any], exc: Exception, kind: RecordKind, index: int,
+             record: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(exc, ApiError | SchemaError | HTTPException):
+        log.error("sync batch record %d (%s %s) failed", index, record["kind"],
+                  record["client_uuid"], exc_info=exc)
+    problem = _problem_for(exc, f"{kind.path}#sync-batch-record-{index}")
+    result.update(status=problem["status"], id=None, problem=problem)
+    return result
+
+
 def _apply_one(session: Session, access: Access, kinds: Mapping[str, RecordKind],
                schemas: Mapping[str, Schema], index: int, record: Mapping[str, Any],
                ) -> dict[str, Any]:
@@ -132,14 +142,65 @@ def _apply_one(session: Session, access: Access, kinds: Mapping[str, RecordKind]
         session.commit()  # releases this record's savepoint; the batch commits at the end
     except Exception as exc:  # noqa: BLE001 - one record's failure is its own result
         session.rollback()
-        if not isinstance(exc, ApiError | SchemaError | HTTPException):
-            log.exception("sync batch record %d (%s %s) failed", index, record["kind"],
-                          record["client_uuid"])
-        problem = _problem_for(exc, f"{kind.path}#sync-batch-record-{index}")
-        result.update(status=problem["status"], id=None, problem=problem)
-        return result
+        return _failure(result, exc, kind, index, record)
     result.update(status=201 if created else 200, id=row.id, problem=None)
     return result
+
+
+class _VisitRun:
+    """The batch's visits, recorded by one :class:`VisitWriter` (one read of what they
+    check against, not one per visit); each visit is still its own savepoint."""
+
+    def __init__(self, session: Session, access: Access, kind: RecordKind, schema: Schema,
+                 records: list[Mapping[str, Any]]) -> None:
+        from server.services.visits import VisitWriter
+
+        self.session, self.access, self.kind = session, access, kind
+        self.loaded: dict[int, dict[str, Any] | Exception] = {}
+        if not access.has(kind.permission):
+            self.writer = None
+            return
+        for index, record in enumerate(records):
+            if record["kind"] == "visit":
+                try:
+                    self.loaded[index] = _load(schema, record)
+                except (SchemaError, ApiError) as exc:
+                    self.loaded[index] = exc
+        self.writer = VisitWriter(session, access, [b for b in self.loaded.values()
+                                                    if not isinstance(b, Exception)])
+
+    def settle(self) -> None:
+        """Write what the visits so far changed on households, and close their savepoint."""
+        if self.writer is not None:
+            self.writer.flush()
+        self.session.commit()
+
+    def apply(self, index: int, record: Mapping[str, Any]) -> dict[str, Any]:
+        from server.services.visits import make_need_reports
+
+        result: dict[str, Any] = {"client_uuid": record["client_uuid"], "kind": "visit"}
+        # No rollback on failure: the writer writes a visit last, in a savepoint of its own,
+        # so a refused visit wrote nothing, and earlier visits must stay.
+        try:
+            self.access.require(self.kind.permission)
+            assert self.writer is not None
+            body = self.loaded[index]
+            if isinstance(body, Exception):
+                raise body
+            visit_id, created = self.writer.add(body)
+        except Exception as exc:  # noqa: BLE001 - one record's failure is its own result
+            return _failure(result, exc, self.kind, index, record)
+        if any(n.get("create_report") for n in body["needs"]):
+            self.settle()
+            try:
+                visit = self.session.get(Visit, visit_id)
+                assert visit is not None
+                make_need_reports(self.session, self.access, visit, body)
+            except Exception as exc:  # noqa: BLE001 - as POST /visits: the visit stays
+                self.session.rollback()
+                return _failure(result, exc, self.kind, index, record)
+        result.update(status=201 if created else 200, id=visit_id, problem=None)
+        return result
 
 
 def apply_batch(session: Session, user: User, records: list[Mapping[str, Any]],
@@ -165,8 +226,15 @@ def apply_batch(session: Session, user: User, records: list[Mapping[str, Any]],
             me = work.get(User, user.id)
             assert me is not None
             access = access_for(work, me)
-            results = [_apply_one(work, access, kinds, schemas, i, rec)
-                       for i, rec in enumerate(records)]
+            visits = _VisitRun(work, access, kinds["visit"], schemas["visit"], records)
+            results = []
+            for i, rec in enumerate(records):
+                if rec["kind"] == "visit":
+                    results.append(visits.apply(i, rec))
+                    continue
+                visits.settle()  # households and reports go through the ORM as ever
+                results.append(_apply_one(work, access, kinds, schemas, i, rec))
+            visits.settle()
         finally:
             work.close()
     return results

@@ -21,6 +21,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import ColumnElement, Select, and_, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.errors import (
@@ -30,16 +31,26 @@ from server.errors import (
     UnprocessableError,
 )
 from server.geo import distance_m, to_wgs84
-from server.models import Category, Grid, Household, Photo, Visit, VisitNeed, visit_photos
+from server.models import (
+    Category,
+    Community,
+    Grid,
+    Household,
+    Photo,
+    Visit,
+    VisitNeed,
+    YellowRibbonRequest,
+    visit_photos,
+)
 from server.models.types import utcnow
 from server.services.access import Access
 from server.services.households import close_ribbons
-from server.services.idempotency import body_digest, create_once, find_replay
-from server.services.visit_policy import apply_schedule
+from server.services.idempotency import body_digest, find_replay, replay_conflict
+from server.services.visit_policy import apply_schedule, intervals_for
 
-__all__ = ["create_visit", "visit_scope_clause", "get_visit", "visit_query",
-           "need_report", "visit_need_for_report", "presence_flags", "NEED_REPORT_NAMESPACE",
-           "seen_through_visits"]
+__all__ = ["create_visit", "VisitWriter", "make_need_reports", "visit_scope_clause",
+           "get_visit", "visit_query", "need_report", "visit_need_for_report",
+           "presence_flags", "NEED_REPORT_NAMESPACE", "seen_through_visits"]
 
 # A need's report gets a client_uuid derived from the visit's, so asking twice (or a
 # replayed visit) finds the same report instead of making a second one.
@@ -63,39 +74,196 @@ def presence_flags(distance: float, accuracy_m: float | None, visited_at: dateti
     return flags
 
 
-def _resolve(session: Session, body: Mapping[str, Any]) -> tuple[Household | None,
-                                                                 list[dict[str, str]]]:
-    """The household (locked for the update of its schedule) and the missing parents."""
-    missing: list[dict[str, str]] = []
-    query = select(Household).with_for_update()
-    if body.get("household_id") is not None:
-        household = session.scalar(query.where(Household.id == body["household_id"]))
-        if household is None:
-            raise UnprocessableError("No such household.",
-                                     errors={"household_id": ["Unknown household."]})
-    else:
-        household = session.scalar(query.where(
-            Household.client_uuid == body["household_client_uuid"]))
-        if household is None:
-            missing.append({"kind": "household", "client_uuid": body["household_client_uuid"]})
-    photo_ids = list(body.get("photo_ids") or [])
-    if photo_ids:
-        found = set(session.scalars(select(Photo.id).where(Photo.id.in_(photo_ids))))
-        missing += [{"kind": "photo", "client_uuid": p} for p in photo_ids if p not in found]
-    return household, missing
+class VisitWriter:
+    """Records visits: one for ``POST /visits``, or every visit of a sync batch.
+
+    What the checks read (replays of the run's ``client_uuid``s, the households, with their
+    open yellow-ribbon requests, locked in id order for the update of their schedules; the
+    photos; the report categories of needs) is read once for the whole run, not once per
+    visit. Each visit is inserted in its own SAVEPOINT (a twin request that won the race
+    rolls back only that visit, and answers the winner's row). The households' new
+    last-visit columns and schedules are kept on the loaded rows and written by
+    :meth:`flush`, one UPDATE per household whatever the number of its visits: call it
+    before anything else reads or writes households in the same session.
+    """
+
+    def __init__(self, session: Session, access: Access, bodies: Sequence[Mapping[str, Any]],
+                 config: Mapping[str, Any] | None = None) -> None:
+        self.session, self.access, self.cfg = session, access, _config(config)
+        self.now = utcnow()
+        self._replays: dict[str, tuple[int, str]] = {}
+        self._by_id: dict[int, Household] = {}
+        self._by_uuid: dict[str, Household] = {}
+        self._ribbons: dict[int, list[YellowRibbonRequest]] = {}
+        self._photos: set[str] = set()
+        self._categories: set[str] = set()
+        self._intervals: dict[int, dict[str, int]] = {}
+        self._dirty = False
+        uuids = [b["client_uuid"] for b in bodies]
+        for chunk in _chunks(uuids):
+            self._replays.update((u, (i, sha)) for i, u, sha in session.execute(
+                select(Visit.id, Visit.client_uuid, Visit.body_sha256)
+                .where(Visit.client_uuid.in_(chunk))))
+        ids = sorted({b["household_id"] for b in bodies if b.get("household_id") is not None})
+        by_uuid = sorted({b["household_client_uuid"] for b in bodies
+                          if b.get("household_id") is None})
+        self._load_households(ids, by_uuid)
+        photo_ids = sorted({p for b in bodies for p in b.get("photo_ids") or ()})
+        for chunk in _chunks(photo_ids):
+            self._photos.update(session.scalars(select(Photo.id).where(Photo.id.in_(chunk))))
+        wanted = sorted({n["category"] for b in bodies for n in b.get("needs") or ()
+                         if n.get("create_report")})
+        if wanted:
+            self._categories.update(session.scalars(select(Category.code).where(
+                Category.code.in_(wanted), Category.active.is_(True))))
+
+    def _load_households(self, ids: Sequence[int], uuids: Sequence[str]) -> None:
+        """Read (and lock) these households and their open yellow-ribbon requests."""
+        found: list[Household] = []
+        for column, keys in ((Household.id, ids), (Household.client_uuid, uuids)):
+            for chunk in _chunks(list(keys)):
+                found += self.session.scalars(select(Household).where(column.in_(chunk))
+                                              .order_by(Household.id).with_for_update())
+        fresh = [h.id for h in found if h.id not in self._by_id]
+        for household in found:
+            self._by_id[household.id] = household
+            if household.client_uuid:
+                self._by_uuid[household.client_uuid] = household
+        for hid in fresh:
+            self._ribbons[hid] = []
+        for chunk in _chunks(fresh):
+            for request in self.session.scalars(
+                    select(YellowRibbonRequest).where(
+                        YellowRibbonRequest.household_id.in_(chunk),
+                        YellowRibbonRequest.closed_at.is_(None))
+                    .order_by(YellowRibbonRequest.id)):
+                self._ribbons[request.household_id].append(request)
+
+    def _resolve(self, body: Mapping[str, Any]) -> tuple[Household | None,
+                                                         list[dict[str, str]]]:
+        """The household and the parents the server has not received yet."""
+        missing: list[dict[str, str]] = []
+        if body.get("household_id") is not None:
+            household = self._by_id.get(body["household_id"])
+            if household is None:
+                raise UnprocessableError("No such household.",
+                                         errors={"household_id": ["Unknown household."]})
+        else:
+            key = body["household_client_uuid"]
+            if key not in self._by_uuid:  # made earlier in this batch, or not yet here
+                self._load_households((), (key,))
+            household = self._by_uuid.get(key)
+            if household is None:
+                missing.append({"kind": "household", "client_uuid": key})
+        missing += [{"kind": "photo", "client_uuid": p} for p in body.get("photo_ids") or ()
+                    if p not in self._photos]
+        return household, missing
+
+    def _check_needs(self, needs: Sequence[Mapping[str, Any]]) -> None:
+        bad = sorted({n["category"] for n in needs if n.get("create_report")}
+                     - self._categories)
+        if bad:
+            raise UnprocessableError(
+                "Only a need with a report category can become a report.",
+                errors={"needs": [f"{c} is not an active report category." for c in bad]})
+
+    def add(self, body: Mapping[str, Any]) -> tuple[int, bool]:
+        """Record one visit from a loaded ``VisitCreateSchema`` body: (visit id, created).
+
+        A replay of a known ``client_uuid`` answers the first visit (before any check, so a
+        rule that changed since never refuses it). Raises the API errors of the module
+        docstring; nothing of a refused visit is written.
+        """
+        key = body["client_uuid"]
+        digest = body_digest(body)
+        known = self._replays.get(key)
+        if known is not None:
+            if known[1] != digest:
+                raise replay_conflict(key)
+            return known[0], False
+        household, missing = self._resolve(body)
+        if missing:
+            kinds = " and ".join(sorted({m["kind"] for m in missing}))
+            raise DependencyMissingError(
+                f"This visit names a {kinds} the server has not received yet; send it "
+                "first, then the visit again.", missing=missing)
+        assert household is not None
+        self.access.require_grid(household.grid_id, "household")
+        if not self.access.sees_building(household.building_id):
+            raise ForbiddenError("This household is not in your buildings.")
+        cfg, now = self.cfg, self.now
+        if body["visited_at"] > now + timedelta(minutes=float(cfg["CLOCK_SKEW_MINUTES"])):
+            raise UnprocessableError("visited_at is in the future; check the phone's clock.",
+                                     errors={"visited_at": ["Must not be in the future."]})
+        self._check_needs(body["needs"])
+        point = body["location"]
+        lat, lon = to_wgs84(point["lat"], point["lon"], point.get("crs") or "wgs84")
+        metres = distance_m((lat, lon), (household.lat, household.lon))
+        flags = presence_flags(metres, point.get("accuracy_m"), body["visited_at"], now, cfg)
+        row = {
+            "client_uuid": key, "body_sha256": digest, "household_id": household.id,
+            "worker_id": self.access.user.id, "grid_id": household.grid_id,
+            "visited_at": body["visited_at"], "received_at": now, "lat": lat, "lon": lon,
+            "accuracy_m": point.get("accuracy_m"), "input_crs": point.get("crs") or "wgs84",
+            "distance_m": round(metres, 1), "outcome": body["outcome"], "notes": body["notes"],
+            "flags": flags, "off_site": "off_site" in flags,
+            "follow_up_on": body["follow_up_on"]}
+        conn = self.session.connection()
+        try:
+            with conn.begin_nested():  # this visit's savepoint: all of it, or none
+                visit_id = conn.execute(_INSERT_VISIT, row).scalar_one()
+                if body["needs"]:
+                    conn.execute(insert(VisitNeed), [
+                        {"visit_id": visit_id, "position": i, "category": n["category"],
+                         "text": n["text"]} for i, n in enumerate(body["needs"])])
+                if body["photo_ids"]:
+                    conn.execute(insert(visit_photos), [
+                        {"visit_id": visit_id, "photo_id": pid, "position": i}
+                        for i, pid in enumerate(body["photo_ids"])])
+                self._record_on_household(household, visit_id, body["outcome"],
+                                          body["visited_at"])
+        except IntegrityError:
+            # A twin request committed this client_uuid meanwhile: answer its visit.
+            twin = find_replay(self.session, Visit, key, digest)
+            if twin is None:
+                raise
+            self._replays[key] = (twin.id, digest)
+            return twin.id, False
+        self._replays[key] = (visit_id, digest)
+        return visit_id, True
+
+    def _record_on_household(self, household: Household, visit_id: int, outcome: str,
+                             visited_at: datetime) -> None:
+        """Keep the household's last-visit columns and schedule current (late visits too)."""
+        self._dirty = True
+        if household.last_visit_at is None or visited_at > household.last_visit_at:
+            household.last_visit_at = visited_at
+        requests = self._ribbons[household.id]
+        if outcome == "met":
+            if household.last_met_at is None or visited_at > household.last_met_at:
+                household.last_met_at = visited_at
+            requests = self._ribbons[household.id] = close_ribbons(
+                requests, household, visit_id, visited_at, self.now)
+        intervals = self._intervals.get(household.community_id)
+        if intervals is None:
+            intervals = self._intervals[household.community_id] = intervals_for(
+                self.session.get(Community, household.community_id))
+        apply_schedule(self.session, household, intervals,
+                       ribbon_raised_at=min((r.raised_at for r in requests), default=None))
+
+    def flush(self) -> None:
+        """Write the households' and yellow-ribbon requests' changes (no commit)."""
+        if self._dirty:
+            self.session.flush()
+            self._dirty = False
 
 
-def _check_needs(session: Session, needs: Sequence[Mapping[str, Any]]) -> None:
-    wanted = {n["category"] for n in needs if n.get("create_report")}
-    if not wanted:
-        return
-    known = set(session.scalars(select(Category.code).where(Category.code.in_(wanted),
-                                                            Category.active.is_(True))))
-    bad = sorted(wanted - known)
-    if bad:
-        raise UnprocessableError("Only a need with a report category can become a report.",
-                                 errors={"needs": [f"{c} is not an active report category."
-                                                   for c in bad]})
+_INSERT_VISIT = insert(Visit).returning(Visit.id)
+
+
+def _chunks(keys: Sequence[Any], size: int = 500) -> list[Sequence[Any]]:
+    """``keys`` in slices short enough for an IN list on every database."""
+    return [keys[i:i + size] for i in range(0, len(keys), size)]
 
 
 def create_visit(session: Session, access: Access, body: Mapping[str, Any],
@@ -105,81 +273,25 @@ def create_visit(session: Session, access: Access, body: Mapping[str, Any],
     Idempotent on ``client_uuid``. Needs marked ``create_report`` become reports, also on a
     replay if an earlier attempt stopped before making them. Commits.
     """
-    cfg = _config(config)
-    digest = body_digest(body)
-    visit = find_replay(session, Visit, body["client_uuid"], digest)
-    created = False
-    if visit is None:
-        visit, created = _record(session, access, body, digest, cfg)
-    for need in visit.needs:
-        wanted = body["needs"][need.position].get("create_report")
-        if wanted and need.report_id is None:
-            need_report(session, access, visit, need.position, config=cfg)
-    return visit, created
-
-
-def _record(session: Session, access: Access, body: Mapping[str, Any], digest: str,
-            cfg: Mapping[str, Any]) -> tuple[Visit, bool]:
-    household, missing = _resolve(session, body)
-    if missing:
-        kinds = " and ".join(sorted({m["kind"] for m in missing}))
-        raise DependencyMissingError(f"This visit names a {kinds} the server has not received "
-                                     "yet; send it first, then the visit again.",
-                                     missing=missing)
-    assert household is not None
-    access.require_grid(household.grid_id, "household")
-    if not access.sees_building(household.building_id):
-        raise ForbiddenError("This household is not in your buildings.")
-    now = utcnow()
-    if body["visited_at"] > now + timedelta(minutes=float(cfg["CLOCK_SKEW_MINUTES"])):
-        raise UnprocessableError("visited_at is in the future; check the phone's clock.",
-                                 errors={"visited_at": ["Must not be in the future."]})
-    _check_needs(session, body["needs"])
-    point = body["location"]
-    lat, lon = to_wgs84(point["lat"], point["lon"], point.get("crs") or "wgs84")
-    metres = distance_m((lat, lon), (household.lat, household.lon))
-    flags = presence_flags(metres, point.get("accuracy_m"), body["visited_at"], now, cfg)
-
-    def build() -> Visit:
-        visit = Visit(
-            client_uuid=body["client_uuid"], body_sha256=digest, household_id=household.id,
-            worker_id=access.user.id, grid_id=household.grid_id,
-            visited_at=body["visited_at"], received_at=now, lat=lat, lon=lon,
-            accuracy_m=point.get("accuracy_m"), input_crs=point.get("crs") or "wgs84",
-            distance_m=round(metres, 1), outcome=body["outcome"], notes=body["notes"],
-            flags=flags, off_site="off_site" in flags, follow_up_on=body["follow_up_on"],
-            needs=[VisitNeed(position=i, category=n["category"], text=n["text"])
-                   for i, n in enumerate(body["needs"])])
-        session.add(visit)
-        session.flush()
-        if body["photo_ids"]:
-            session.execute(insert(visit_photos), [
-                {"visit_id": visit.id, "photo_id": pid, "position": i}
-                for i, pid in enumerate(body["photo_ids"])])
-            session.expire(visit, ["photos"])
-        return visit
-
-    visit, created = create_once(session, Visit, body["client_uuid"], digest, build)
-    if created:
-        _record_on_household(session, household, visit, now)
+    writer = VisitWriter(session, access, [body], config)
+    visit_id, created = writer.add(body)
+    writer.flush()
     session.commit()
+    visit = session.get(Visit, visit_id)
+    assert visit is not None
+    make_need_reports(session, access, visit, body, config=writer.cfg)
     return visit, created
 
 
-def _record_on_household(session: Session, household: Household, visit: Visit,
-                         now: datetime) -> None:
-    """Keep the household's last-visit columns and schedule current (late visits too)."""
-    if household.last_visit_at is None or visit.visited_at > household.last_visit_at:
-        household.last_visit_at = visit.visited_at
-    if visit.outcome != "met":
-        apply_schedule(session, household)
+def make_need_reports(session: Session, access: Access, visit: Visit,
+                      body: Mapping[str, Any], config: Mapping[str, Any] | None = None,
+                      ) -> None:
+    """The reports the body's needs ask for that are not made yet (each commits)."""
+    if not any(n.get("create_report") for n in body["needs"]):
         return
-    if household.last_met_at is None or visit.visited_at > household.last_met_at:
-        household.last_met_at = visit.visited_at
-    # close_ribbons has just read the open requests: the schedule needs no second look.
-    still_open_since = close_ribbons(session, household, visit.id, visit.visited_at, now)
-    session.flush()
-    apply_schedule(session, household, ribbon_raised_at=still_open_since)
+    for need in visit.needs:
+        if body["needs"][need.position].get("create_report") and need.report_id is None:
+            need_report(session, access, visit, need.position, config=config)
 
 
 def visit_scope_clause(access: Access) -> ColumnElement[bool]:
