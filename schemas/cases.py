@@ -40,6 +40,9 @@ class TransitionSchema(Schema):
     expected_version = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1),
         metadata={"description": "The case version the client saw; 409 if it changed since"})
+    client_uuid = UUIDString(load_default=None, allow_none=True, metadata={
+        "description": "The device's id for this move: sending the same move again (after a "
+                       "lost answer) answers 200 with the step it made, not a 409"})
 
 
 class CaseActorSchema(Schema):

@@ -41,6 +41,10 @@ class CaseStep(db.Model):  # type: ignore[name-defined,misc]
     lat: Mapped[float | None] = mapped_column(Float, nullable=True)  # WGS-84
     lon: Mapped[float | None] = mapped_column(Float, nullable=True)
     deadline_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A move sent from a phone carries the device's id for it, so that sending it again after
+    # a lost answer finds this step instead of failing on the case's moved-on state.
+    client_uuid: Mapped[str | None] = mapped_column(String(36), unique=True, nullable=True)
+    body_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class WebhookDelivery(db.Model):  # type: ignore[name-defined,misc]

@@ -32,6 +32,7 @@ from server.models import CaseStep, Department, Photo, Report, Role
 from server.models.types import utcnow
 from server.services.access import Access
 from server.services.audit import audit
+from server.services.idempotency import body_digest, replay_conflict
 
 __all__ = ["TRANSITIONS", "ACTIONS", "ESCALATE", "DEADLINE_STATUSES", "now", "transition",
            "allowed_actions", "actions_for_role", "get_case", "next_seq",
@@ -267,19 +268,39 @@ def _before_write() -> None:
     """Called between the checks and the write; tests use it to line up racing moves."""
 
 
+def _replayed(session: Session, access: Access, report_id: int, key: str,
+              digest: str) -> CaseStep | None:
+    """The step an earlier copy of this move made, if there is one; 409 if it differs."""
+    step = session.scalar(select(CaseStep).where(CaseStep.client_uuid == key))
+    if step is None:
+        return None
+    if (step.body_sha256, step.report_id, step.actor_id) != (digest, report_id,
+                                                             access.user.id):
+        raise replay_conflict(key)
+    return step
+
+
 def transition(session: Session, access: Access, report_id: int, body: Mapping[str, Any],
-               *, at: datetime | None = None) -> CaseStep:
+               *, at: datetime | None = None) -> tuple[CaseStep, bool]:
     """Make one move on a case and commit it with its step (and webhook delivery).
 
     Args:
         body: the loaded TransitionSchema: action, note, department, photo_ids, location,
-            expected_version.
+            expected_version and, from a device, the move's client_uuid.
         at: when the move happened; ``None`` means ``now()`` (the demo replays past cases).
     Returns:
-        the new step.
+        (the step, whether this call made it): a move sent again with the same client_uuid
+        and body answers the step the first one made, before any check of the case's
+        state, which that first move has changed.
     """
     from server.services import webhooks
 
+    key = body.get("client_uuid")
+    digest = body_digest({**body, "report_id": report_id}) if key else None
+    if key and digest:
+        earlier = _replayed(session, access, report_id, key, digest)
+        if earlier is not None:
+            return earlier, False
     report = get_case(session, report_id, fresh=True)
     action = body["action"]
     expected = body.get("expected_version")
@@ -294,7 +315,8 @@ def transition(session: Session, access: Access, report_id: int, body: Mapping[s
     step = CaseStep(report_id=report.id, seq=next_seq(session, report.id), action=action,
                     from_status=report.status, to_status=to_status, actor_id=access.user.id,
                     actor_role=access.role.value, at=when,
-                    note=(body.get("note") or "").strip(), photo_ids=[])
+                    note=(body.get("note") or "").strip(), photo_ids=[],
+                    client_uuid=key, body_sha256=digest)
     apply(report, step)
     report.status = to_status
     _before_write()
@@ -307,6 +329,10 @@ def transition(session: Session, access: Access, report_id: int, body: Mapping[s
         session.commit()
     except (StaleDataError, IntegrityError) as exc:
         session.rollback()
+        if key and digest:  # the same move sent twice at once: answer the one that won
+            twin = _replayed(session, access, report_id, key, digest)
+            if twin is not None:
+                return twin, False
         if isinstance(exc, IntegrityError) and "case_step" not in str(exc.orig):
             raise  # not the (report, seq) guard: a real fault, not a race
         fresh = session.get(Report, report_id)
@@ -316,4 +342,4 @@ def transition(session: Session, access: Access, report_id: int, body: Mapping[s
                         slug="concurrent_transition") from exc
     if queued:
         webhooks.notify()
-    return step
+    return step, True

@@ -8,6 +8,7 @@ so all of them have read the same version before any writes: the race is real ev
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -103,3 +104,18 @@ def test_a_racer_that_lost_can_retry_on_the_new_state(app, w, monkeypatch):
     retry = w.move(b, report.id, "dispatch", department="WATER",
                    expected_version=loser["version"])
     assert retry.status_code == 201, retry.get_json()
+
+
+def test_the_same_move_sent_twice_at_once_makes_one_step_and_answers_both(app, w, monkeypatch):
+    # A phone that timed out and sent its 回告 again while the first copy was still running.
+    report = w.report()
+    w.walk(report.id, "dispatched")
+    water = w.actor("dept_WATER")
+    w.client.get("/api/v1/me", headers=water.headers)
+    before = _steps(report.id)
+    body = {"action": "handle", "photo_ids": [w.photo(water)], "client_uuid": str(uuid.uuid4())}
+    results = _race(app, monkeypatch, [(water, report.id, body), (water, report.id, body)])
+
+    assert sorted(code for code, _ in results) == [200, 201], results
+    assert results[0][1]["step"]["seq"] == results[1][1]["step"]["seq"]
+    assert _steps(report.id) == before + 1

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from schemas.cases import CASE_ACTIONS, CASE_STATUSES
 from server.extensions import db
-from server.models import Report
+from server.models import CaseStep, Report
 from server.services import cases
 from tests.server.case_support import CaseWorld
 
@@ -213,3 +215,37 @@ def test_an_unknown_action_is_a_validation_error(w):
     report = w.report()
     answer = w.move(w.actor("dispatcher"), report.id, "teleport")
     assert answer.status_code == 422 and "action" in answer.get_json()["errors"]
+
+
+def test_a_move_sent_again_after_a_lost_answer_replays_instead_of_failing(w):
+    # 回告 from a basement: the department's answer is lost, the phone sends the move again.
+    report = _case_in(w, "dispatched")
+    handler = w.actor("dept_WATER", "department", department="WATER")
+    body = {"photo_ids": [w.photo(handler)], "note": "已清理", "client_uuid": str(uuid.uuid4()),
+            "expected_version": report.version}
+    first = w.move(handler, report.id, "handle", **body)
+    again = w.move(handler, report.id, "handle", **body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json()["step"]["seq"] == first.get_json()["step"]["seq"]
+    assert again.get_json()["status"] == "handled"
+    steps = db.session.scalars(select(CaseStep).where(CaseStep.report_id == report.id,
+                                                      CaseStep.action == "handle")).all()
+    assert len(steps) == 1
+    # Without the client_uuid the same move is refused: the case has moved on.
+    plain = {k: v for k, v in body.items() if k != "client_uuid"}
+    assert w.move(handler, report.id, "handle", **plain).status_code == 409
+
+
+def test_another_move_under_a_used_client_uuid_is_a_conflict(w):
+    report = _case_in(w, "reported")
+    other = _case_in(w, "reported")
+    dispatcher = w.actor("dispatcher")
+    key = str(uuid.uuid4())
+    assert w.move(dispatcher, report.id, "accept", client_uuid=key).status_code == 201
+    for target, action, body in ((report.id, "reject", {"note": "不属实"}),
+                                 (other.id, "accept", {})):
+        answer = w.move(dispatcher, target, action, client_uuid=key, **body)
+        assert answer.status_code == 409
+        assert answer.get_json()["type"].endswith("/problems/conflict")
+    db.session.refresh(other)
+    assert other.status == "reported"
