@@ -249,6 +249,9 @@ def _agenda_item(household: dict[str, Any], lat: float | None, lon: float | None
     if status == "ok":
         return None
     reasons = [status]
+    follow_up = _time(household.get("follow_up_at"))
+    if follow_up is not None and follow_up <= now:
+        reasons.insert(0, "follow_up")
     if household.get("open_yellow_ribbon"):
         reasons.insert(0, "yellow_ribbon_open")
     if household.get("last_visit_at") is None:

@@ -148,6 +148,9 @@ class HouseholdSummarySchema(Schema):
     priority = fields.Boolean()
     due_from_at = fields.AwareDateTime()
     next_due_at = fields.AwareDateTime()
+    follow_up_at = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "the day a worker promised to come back (start of that day), until a "
+                       "visit meets the family on or after it; only with sensitive access"})
     masked = fields.Boolean(metadata={"description": "whether numbers and tags are masked"})
 
 

@@ -164,7 +164,8 @@ class AgendaItemSchema(Schema):
     days_since_last_met = fields.Integer(allow_none=True)
     distance_m = fields.Float(allow_none=True)
     reasons = fields.List(fields.String(), metadata={
-        "description": "codes: yellow_ribbon_open, never_visited, overdue, due, tag:<tag>"})
+        "description": "codes: yellow_ribbon_open, follow_up (a promised return visit is "
+                       "due), never_visited, never_met, overdue, due, tag:<tag>"})
 
 
 class AgendaSchema(Schema):

@@ -55,6 +55,9 @@ class Household(db.Model):  # type: ignore[name-defined,misc]
     priority: Mapped[bool] = mapped_column(default=False)  # interval below the default
     due_from_at: Mapped[datetime] = mapped_column(UTCDateTime)
     next_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # A worker's promise to come back (a visit's follow_up_on): the start of that local day,
+    # until a visit meets the family on or after it. Due that day, overdue the next.
+    follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
                                                       nullable=True)

@@ -67,6 +67,8 @@ def reasons_for(household: Household, now: datetime) -> list[str]:
     reasons = []
     if household.has_tag("yellow_ribbon"):
         reasons.append("yellow_ribbon_open")
+    if household.follow_up_at is not None and household.follow_up_at <= now:
+        reasons.append("follow_up")
     reasons.append("overdue" if household.next_due_at <= now else "due")
     if household.last_visit_at is None:
         reasons.append("never_visited")

@@ -68,7 +68,8 @@ def _common(household: Household, sees: bool, now: datetime) -> dict[str, Any]:
     if sees:
         record.update(visit_interval_days=household.visit_interval_days,
                       priority=household.priority, due_from_at=household.due_from_at,
-                      next_due_at=household.next_due_at)
+                      next_due_at=household.next_due_at,
+                      follow_up_at=household.follow_up_at)
     return record
 
 

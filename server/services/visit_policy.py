@@ -6,7 +6,9 @@ last quarter of that interval and ``overdue`` after it. A household nobody has m
 overdue from the day it was registered: the secretary asks "who has nobody visited?", and
 a household never visited is the first answer. An open yellow-ribbon request puts the
 household on the agenda at once and makes it overdue three days (its interval) after it was
-raised, whatever the last visit was.
+raised, whatever the last visit was. A follow-up a worker promised (a visit's
+``follow_up_on``) makes it due on that day and overdue the day after, until a visit meets the
+family on or after that day.
 
 Communities override intervals in ``Community.visit_policy`` (``{"elderly": 30, ...}``,
 ``"default"`` for untagged households).
@@ -88,7 +90,8 @@ class Schedule:
 
 
 def schedule(*, tags: Iterable[str], intervals: Mapping[str, int], created_at: datetime,
-             last_met_at: datetime | None, ribbon_raised_at: datetime | None) -> Schedule:
+             last_met_at: datetime | None, ribbon_raised_at: datetime | None,
+             follow_up_at: datetime | None = None) -> Schedule:
     """The schedule of one household (see the module docstring for the rules)."""
     tags = list(tags)
     interval = interval_for(tags, intervals)  # ranks the household (a ribbon: 3 days)
@@ -103,6 +106,9 @@ def schedule(*, tags: Iterable[str], intervals: Mapping[str, int], created_at: d
     if ribbon_raised_at is not None:
         due_from = min(due_from, ribbon_raised_at)
         next_due = min(next_due, ribbon_raised_at + timedelta(days=intervals["yellow_ribbon"]))
+    if follow_up_at is not None:
+        due_from = min(due_from, follow_up_at)
+        next_due = min(next_due, follow_up_at + timedelta(days=1))
     return Schedule(interval, interval < intervals["default"], due_from, next_due)
 
 
@@ -148,7 +154,7 @@ def apply_schedule(session: Session, household: Household,
                             if household.id is not None else None)
     plan = schedule(tags=household.tags or [], intervals=intervals,
                     created_at=household.created_at, last_met_at=household.last_met_at,
-                    ribbon_raised_at=ribbon_raised_at)
+                    ribbon_raised_at=ribbon_raised_at, follow_up_at=household.follow_up_at)
     household.visit_interval_days = plan.interval_days
     household.priority = plan.priority
     household.due_from_at = plan.due_from_at

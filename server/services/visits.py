@@ -44,6 +44,7 @@ from server.models import (
 )
 from server.models.types import utcnow
 from server.services.access import Access
+from server.services.coverage import to_instant
 from server.services.households import close_ribbons
 from server.services.idempotency import body_digest, find_replay, replay_conflict
 from server.services.visit_policy import apply_schedule, intervals_for
@@ -196,6 +197,10 @@ class VisitWriter:
             raise UnprocessableError("visited_at is in the future; check the phone's clock.",
                                      errors={"visited_at": ["Must not be in the future."]})
         self._check_needs(body["needs"])
+        follow_up_at = to_instant(body["follow_up_on"], cfg["TIMEZONE"])
+        if follow_up_at is not None and follow_up_at + timedelta(days=1) <= body["visited_at"]:
+            raise UnprocessableError("follow_up_on is before the day of the visit.",
+                                     errors={"follow_up_on": ["Must not be before the visit."]})
         point = body["location"]
         lat, lon = to_wgs84(point["lat"], point["lon"], point.get("crs") or "wgs84")
         metres = distance_m((lat, lon), (household.lat, household.lon))
@@ -221,7 +226,7 @@ class VisitWriter:
                         {"visit_id": visit_id, "photo_id": pid, "position": i}
                         for i, pid in enumerate(body["photo_ids"])])
                 self._record_on_household(household, visit_id, body["outcome"],
-                                          body["visited_at"])
+                                          body["visited_at"], follow_up_at)
         except IntegrityError:
             # A twin request committed this client_uuid meanwhile: answer its visit.
             twin = find_replay(self.session, Visit, key, digest)
@@ -233,7 +238,7 @@ class VisitWriter:
         return visit_id, True
 
     def _record_on_household(self, household: Household, visit_id: int, outcome: str,
-                             visited_at: datetime) -> None:
+                             visited_at: datetime, follow_up_at: datetime | None) -> None:
         """Keep the household's last-visit columns and schedule current (late visits too)."""
         self._dirty = True
         if household.last_visit_at is None or visited_at > household.last_visit_at:
@@ -242,8 +247,16 @@ class VisitWriter:
         if outcome == "met":
             if household.last_met_at is None or visited_at > household.last_met_at:
                 household.last_met_at = visited_at
+            if household.follow_up_at is not None and visited_at >= household.follow_up_at:
+                household.follow_up_at = None  # the promised visit was made
             requests = self._ribbons[household.id] = close_ribbons(
                 requests, household, visit_id, visited_at, self.now)
+        if follow_up_at is not None:
+            # A late entry's promise may have been kept already by a later visit.
+            kept = household.last_met_at is not None and household.last_met_at >= follow_up_at
+            if not kept:
+                household.follow_up_at = min(household.follow_up_at or follow_up_at,
+                                             follow_up_at)
         intervals = self._intervals.get(household.community_id)
         if intervals is None:
             intervals = self._intervals[household.community_id] = intervals_for(

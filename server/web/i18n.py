@@ -95,6 +95,7 @@ _JS: dict[str, Any] = {
     "tag.yellow_ribbon": _l("Yellow ribbon"),
     "dash.days_overdue": _l("%(n)s days overdue"),
     "dash.never_visited": _l("never visited"),
+    "dash.follow_up": _l("follow-up promised"),
     "dash.reported": _l("Reported"),
     "dash.accepted": _l("Opened"),
     "dash.dispatched": _l("Dispatched"),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -11,6 +12,7 @@ from server.extensions import db
 from server.geo import from_wgs84
 from server.models import Category, Household, Report, Visit, YellowRibbonRequest
 from server.models.types import utcnow
+from server.services.agenda import reasons_for
 from tests.server.visit_support import (
     add_household,
     add_photo,
@@ -256,3 +258,61 @@ def test_visit_list_filters(client, worker, home, factory):
     assert ids("outcome=not_home") == [b]
     assert ids("grid=G1") == [b, a]
     assert ids("from=2000-01-01&to=2001-01-01") == []
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _day_start(day):
+    """The start of ``day`` in the server's default time zone."""
+    return datetime.combine(day, time(0), tzinfo=SHANGHAI)
+
+
+def test_a_promised_follow_up_makes_the_household_due_that_day_until_kept(client, worker, home):
+    met = utcnow() - timedelta(hours=2)
+    day = (met.astimezone(SHANGHAI) + timedelta(days=5)).date()
+    assert post(client, worker, visit_body(home, visited_at=met,
+                                           follow_up_on=day.isoformat())).status_code == 201
+    db.session.refresh(home)
+    promised = _day_start(day)
+    assert home.follow_up_at == promised
+    assert (home.due_from_at, home.next_due_at) == (promised, promised + timedelta(days=1))
+    assert "follow_up" in reasons_for(home, promised + timedelta(hours=9))
+    shown = client.get(f"/api/v1/households/{home.id}", headers=worker.headers).json
+    assert shown["follow_up_at"] is not None
+
+    # Meeting the family before the promised day does not keep the promise.
+    post(client, worker, visit_body(home, visited_at=met + timedelta(hours=1)))
+    db.session.refresh(home)
+    assert home.follow_up_at == promised and home.next_due_at == promised + timedelta(days=1)
+
+
+def test_a_visit_on_the_promised_day_keeps_the_promise(client, worker, home):
+    met = utcnow() - timedelta(days=10)
+    day = (met + timedelta(days=3)).astimezone(SHANGHAI).date()
+    post(client, worker, visit_body(home, visited_at=met, follow_up_on=day.isoformat()))
+    db.session.refresh(home)
+    assert home.follow_up_at == _day_start(day)
+    kept_at = _day_start(day) + timedelta(hours=10)
+    post(client, worker, visit_body(home, visited_at=kept_at))
+    db.session.refresh(home)
+    assert home.follow_up_at is None
+    assert home.next_due_at == kept_at + timedelta(days=home.visit_interval_days)
+
+
+def test_a_late_entry_does_not_bring_back_a_promise_already_kept(client, worker, home):
+    recent = utcnow() - timedelta(hours=1)
+    post(client, worker, visit_body(home, visited_at=recent))
+    old = recent - timedelta(days=6)
+    day = (old + timedelta(days=2)).astimezone(SHANGHAI).date()
+    assert post(client, worker, visit_body(home, visited_at=old,
+                                           follow_up_on=day.isoformat())).status_code == 201
+    db.session.refresh(home)
+    assert home.follow_up_at is None
+
+
+def test_a_follow_up_before_the_visit_is_refused(client, worker, home):
+    met = utcnow() - timedelta(days=1)
+    answer = post(client, worker, visit_body(
+        home, visited_at=met, follow_up_on=(met - timedelta(days=3)).date().isoformat()))
+    assert answer.status_code == 422 and "follow_up_on" in answer.json["errors"]

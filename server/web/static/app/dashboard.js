@@ -80,6 +80,7 @@
     if (reason.indexOf("tag:") === 0) { return t("tag." + reason.slice(4)); }
     if (reason === "yellow_ribbon_open") { return t("status.yellow_ribbon"); }
     if (reason === "never_visited" || reason === "never_met") { return t("dash.never_visited"); }
+    if (reason === "follow_up") { return t("dash.follow_up"); }
     return "";
   }
 
