@@ -40,6 +40,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "households.sensitive": frozenset({R.SECRETARY, R.GRID_WORKER}),
     "households.yellow_ribbon": frozenset({R.SECRETARY, R.GRID_WORKER, R.BUILDING_HEAD}),
     "households.export": frozenset({R.ADMIN, R.SECRETARY}),
+    # How often each kind of household is visited, per community (its secretary sets it).
+    "visit_policy.read": frozenset({R.ADMIN, R.SECRETARY, R.GRID_WORKER, R.SUPERVISOR,
+                                    R.BUILDING_HEAD}),
+    "visit_policy.manage": frozenset({R.ADMIN, R.SECRETARY}),
     # The agenda ranks by tags, sensitive ones included: only roles that may see them.
     "agenda.read": frozenset({R.SECRETARY, R.GRID_WORKER}),
     "visits.create": frozenset({R.SECRETARY, R.GRID_WORKER, R.BUILDING_HEAD}),

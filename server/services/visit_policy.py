@@ -24,12 +24,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.errors import UnprocessableError
-from server.models import Community, Household, YellowRibbonRequest
+from server.errors import NotFoundError, UnprocessableError
+from server.models import Community, Grid, Household, YellowRibbonRequest
+from server.services.access import Access
+from server.services.org import get_community
 
 __all__ = ["DEFAULT_INTERVALS", "intervals_for", "interval_for", "Schedule", "schedule",
            "status_of", "apply_schedule", "open_ribbons", "reschedule", "validate_policy",
-           "set_visit_policy", "HouseholdStatus"]
+           "set_visit_policy", "HouseholdStatus", "community_policy", "policy_view"]
 
 # Days between visits. elderly (高龄, 80 and over) and veteran (退役军人) are not named in
 # the issue's defaults; 高龄 老人 are visited fortnightly like other vulnerable groups, and
@@ -184,3 +186,30 @@ def set_visit_policy(session: Session, community: Community,
     count = reschedule(session, community)
     session.commit()
     return count
+
+
+def community_policy(session: Session, access: Access, code: str, *,
+                     manage: bool = False) -> Community:
+    """The community ``code`` if ``access`` may read (``manage``: change) its visit policy.
+
+    Readers: anyone working in one of its grids (admins: every community). Changing it: its
+    own secretary, or an admin. A community outside the caller's geography answers 404.
+    """
+    access.require("visit_policy.manage" if manage else "visit_policy.read")
+    community = get_community(session, code)
+    if access.everywhere:
+        return community
+    if manage:
+        mine = access.user.community_id == community.id
+    else:
+        grids = set(session.scalars(select(Grid.id).where(Grid.community_id == community.id)))
+        mine = bool(grids & access.grid_ids)
+    if not mine:
+        raise NotFoundError(f"No community with code {code} in your geography.")
+    return community
+
+
+def policy_view(community: Community) -> dict[str, Any]:
+    """The community's overrides, the intervals in force, and the defaults they override."""
+    return {"community": community.code, "overrides": dict(community.visit_policy or {}),
+            "intervals": intervals_for(community), "defaults": dict(DEFAULT_INTERVALS)}

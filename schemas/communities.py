@@ -1,0 +1,31 @@
+"""A community's visit policy: how many days between visits, per kind of household."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+__all__ = ["VisitPolicySchema", "VisitPolicyUpdateSchema"]
+
+_DAYS = {"description": "days between visits, by household tag (default: untagged)"}
+
+
+class VisitPolicyUpdateSchema(Schema):
+    """The community's overrides; ``{}`` goes back to the defaults."""
+
+    overrides = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True,
+                            metadata={"description": "tag -> days (1 to 3650); tags: "
+                                                     "yellow_ribbon, elderly_alone, "
+                                                     "seriously_ill, disabled, low_income, "
+                                                     "left_behind_child, elderly, veteran, "
+                                                     "default"})
+
+
+class VisitPolicySchema(Schema):
+    """The intervals in force in a community, its overrides and the defaults."""
+
+    community = fields.String()
+    overrides = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata=_DAYS)
+    intervals = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata=_DAYS)
+    defaults = fields.Dict(keys=fields.String(), values=fields.Integer(), metadata=_DAYS)
+    rescheduled = fields.Integer(metadata={
+        "description": "after a change: households whose schedule was recomputed"})
