@@ -22,6 +22,8 @@ from typing import Any
 
 from PIL import Image
 
+from server.storage.jpeg_scans import MAX_JPEG_SCANS, count_scans
+
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
@@ -47,6 +49,7 @@ _TITLES = {
     "photo_too_large": "Photo too large",
     "too_many_pixels": "Too many pixels",
     "corrupt_image": "Corrupt image",
+    "too_many_scans": "Too many JPEG scans",
 }
 _GPS_IFD, _EXIF_IFD = 0x8825, 0x8769
 _EXIF_TIME = re.compile(r"(\d{4})[:-](\d\d)[:-](\d\d)[ T](\d\d):(\d\d):(\d\d)")
@@ -151,6 +154,13 @@ def _open_photo(path: Path, max_pixels: int) -> Iterator[tuple[Image.Image, str]
             raise _rejected_unsupported("The file is not a JPEG, PNG or WebP image.")
         if fmt == "heic" and not _heif_available():
             raise _rejected_unsupported("HEIC photos are not accepted by this server.")
+        if fmt == "jpeg":
+            scans = count_scans(fp)
+            fp.seek(0)
+            if scans > MAX_JPEG_SCANS:
+                raise PhotoRejectedError(
+                    422, "too_many_scans", f"The JPEG has more than {MAX_JPEG_SCANS} scans "
+                    "(a camera writes at most a few dozen); it is refused before decoding.")
         try:
             img = Image.open(fp, formats=_PIL_FORMATS[fmt])
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

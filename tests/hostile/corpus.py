@@ -209,6 +209,20 @@ def _jpeg_bad_tables() -> bytes:
     return bytes(data)
 
 
+def _jpeg_many_scans(copies: int) -> bytes:
+    """A progressive 2,000 x 1,500 JPEG whose last scan is repeated ``copies`` times.
+
+    Each scan is about a dozen bytes, and libjpeg walks every block of the image for each:
+    decoded, 20,000 copies (300 kB) cost over a minute of CPU.
+    """
+    out = io.BytesIO()
+    Image.new("RGB", (2000, 1500), (120, 130, 140)).save(out, "JPEG", progressive=True)
+    data = out.getvalue()
+    start = data.rindex(b"\xff\xda")
+    end = data.rindex(b"\xff\xd9")
+    return data[:end] + data[start:end] * copies + data[end:]
+
+
 def _webp_declaring(side: int) -> bytes:
     """An extended (VP8X) WebP whose canvas claims ``side`` x ``side``."""
     out = io.BytesIO()
@@ -291,6 +305,11 @@ def files() -> tuple[FileEntry, ...]:
                   "a valid JPEG carrying an HTML page with a script in a COM segment: "
                   "accepted, the script never reaches a browser",
                   make_jpeg(64, 48, comment=_HTML), ACCEPTED),
+        FileEntry("jpeg_scan_bomb", "a progressive JPEG with 20,000 empty scans: minutes of "
+                  "CPU if decoded, refused from its markers", _jpeg_many_scans(20_000),
+                  refused(422, "too_many_scans")),
+        FileEntry("jpeg_progressive_ok", "a progressive JPEG as cameras write it (10 scans)",
+                  _jpeg_many_scans(0), ACCEPTED),
         FileEntry("png_bomb", "a 300-byte PNG declaring 100,000 x 100,000 pixels",
                   make_bomb(), refused(422, "too_many_pixels")),
         FileEntry("jpeg_bomb", "a small JPEG declaring 65,500 x 65,500 (Pillow's own bomb "
