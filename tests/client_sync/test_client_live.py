@@ -320,6 +320,8 @@ def test_a_post_whose_answer_is_lost_is_not_resent_by_the_transport(
             make_client(proxy.url, tmp_path / "phone") as client:
         client.credentials.save(server_url=proxy.url, token="gw_x")
         client.transport.token = "gw_x"
+        # One try in this pass: a full-jitter backoff may otherwise come due within it.
+        client.pusher.backoff_base = client.pusher.backoff_cap = 60.0
         uid = client.queue_household(door="3", head_name="褚三", lat=G1[0], lon=G1[1])
         result = client.sync()
         assert client.outbox.get(uid).last_error["title"] == "ConnectionFailed"

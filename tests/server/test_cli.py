@@ -98,9 +98,9 @@ def test_serve_runs_gunicorn_that_answers_the_api(cli_env):
     try:
         for _ in range(100):
             try:
-                health = requests.get(f"{base}/health", timeout=2)
+                health = requests.get(f"{base}/health", timeout=5)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still starting
                 time.sleep(0.2)
         else:
             pytest.fail("gunicorn did not start")
