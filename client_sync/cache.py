@@ -236,6 +236,8 @@ def _time(text: Any) -> datetime | None:
 
 def _agenda_item(household: dict[str, Any], lat: float | None, lon: float | None,
                  now: datetime, met_here: Mapping[str, datetime]) -> AgendaItem | None:
+    if household.get("moved_out_at"):
+        return None  # the family has moved away: nobody is sent there
     last_met = _time(household.get("last_met_at"))
     for key in (f"id:{household.get('id')}", f"uuid:{household.get('client_uuid')}"):
         if key in met_here and (last_met is None or met_here[key] > last_met):

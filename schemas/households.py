@@ -32,7 +32,7 @@ TAG_NAMES_ZH = {"yellow_ribbon": "黄丝带", "elderly_alone": "独居老人", "
                 "elderly": "高龄", "veteran": "退役军人"}
 # Shown only to the grid's workers and the community secretary.
 SENSITIVE_TAGS = frozenset({"disabled", "seriously_ill", "low_income"})
-HOUSEHOLD_STATUSES = ("ok", "due", "overdue")
+HOUSEHOLD_STATUSES = ("ok", "due", "overdue", "moved_out")
 # Mobile (13812345678, +8613812345678) or landline (0730-5212345); no masks (*).
 PHONE_PATTERN = r"^\+?[0-9][0-9 \-]{4,19}$"
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -115,6 +115,10 @@ class HouseholdCreateSchema(_HouseholdFields):
 class HouseholdUpdateSchema(_HouseholdFields):
     """A partial update: only the fields sent change."""
 
+    moved_out = fields.Boolean(metadata={
+        "description": "true: the family has moved away (off the agenda and the counts); "
+                       "false: they still live here (undoes a visit's moved_out)"})
+
 
 class HouseholdPointSchema(Schema):
     lat = fields.Float()
@@ -140,7 +144,9 @@ class HouseholdSummarySchema(Schema):
     tags = fields.List(fields.String(), metadata={
         "description": "disabled, seriously_ill and low_income only for the grid's workers "
                        "and the community secretary"})
-    status = fields.String(metadata={"description": "ok, due or overdue"})
+    status = fields.String(metadata={"description": "ok, due, overdue or moved_out"})
+    moved_out_at = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "when a visit (or an edit) recorded that the family moved away"})
     open_yellow_ribbon = fields.Boolean()
     last_visit_at = fields.AwareDateTime(allow_none=True)
     last_met_at = fields.AwareDateTime(allow_none=True)

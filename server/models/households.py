@@ -58,6 +58,10 @@ class Household(db.Model):  # type: ignore[name-defined,misc]
     # A worker's promise to come back (a visit's follow_up_on): the start of that local day,
     # until a visit meets the family on or after it. Due that day, overdue the next.
     follow_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When a visit found the family gone (搬离): the household leaves the agenda, the
+    # coverage counts and the overdue lists until a later visit meets a family there or
+    # someone who may edit it clears it. Never deleted: the record and its visits stay.
+    moved_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"),
                                                       nullable=True)

@@ -58,7 +58,7 @@ def agenda_query(session: Session, access: Access, now: datetime,
     return (select(Household)
             .where(access.grid_clause(Household.grid_id),
                    access.building_clause(Household.building_id),
-                   Household.due_from_at <= now)
+                   Household.due_from_at <= now, Household.moved_out_at.is_(None))
             .order_by(*order))
 
 
@@ -84,7 +84,7 @@ def _counts(session: Session, access: Access, now: datetime) -> tuple[int, int]:
                func.sum(case((Household.next_due_at > now, 1), else_=0)))
         .where(access.grid_clause(Household.grid_id),
                access.building_clause(Household.building_id),
-               Household.due_from_at <= now)).one()
+               Household.due_from_at <= now, Household.moved_out_at.is_(None))).one()
     return int(overdue or 0), int(due or 0)
 
 

@@ -85,7 +85,8 @@ def _grid_rows(session: Session, grid_ids: list[int], start: datetime, end: date
                now: datetime) -> tuple[dict[int, Any], dict[int, Any]]:
     households = {row[0]: row[1:] for row in session.execute(
         select(Household.grid_id, func.count(Household.id), _overdue_priority(now))
-        .where(Household.grid_id.in_(grid_ids)).group_by(Household.grid_id))}
+        .where(Household.grid_id.in_(grid_ids), Household.moved_out_at.is_(None))
+        .group_by(Household.grid_id))}
     visits = {row[0]: row[1:] for row in session.execute(
         select(Visit.grid_id, *_visit_columns())
         .where(Visit.grid_id.in_(grid_ids), Visit.visited_at >= start, Visit.visited_at < end)
@@ -101,7 +102,8 @@ def _worker_rows(session: Session, grid_ids: list[int], start: datetime, end: da
         .select_from(user_grids)
         .join(User, User.id == user_grids.c.user_id)
         .join(Household, Household.grid_id == user_grids.c.grid_id)
-        .where(in_grids, Household.grid_id.in_(grid_ids), User.role == Role.GRID_WORKER.value)
+        .where(in_grids, Household.grid_id.in_(grid_ids), User.role == Role.GRID_WORKER.value,
+               Household.moved_out_at.is_(None))
         .group_by(user_grids.c.user_id))}
     visits = {row[0]: row[1:] for row in session.execute(
         select(Visit.worker_id, *_visit_columns())

@@ -154,10 +154,12 @@ def tag_clause(session: Session, tag: str) -> ColumnElement[bool]:
 
 def status_clause(statuses: Iterable[str], now: datetime) -> ColumnElement[bool]:
     """SQL: the household's schedule status is one of ``statuses`` at ``now``."""
+    here = Household.moved_out_at.is_(None)
     parts = {
-        "overdue": Household.next_due_at <= now,
-        "due": and_(Household.due_from_at <= now, Household.next_due_at > now),
-        "ok": Household.due_from_at > now,
+        "overdue": and_(here, Household.next_due_at <= now),
+        "due": and_(here, Household.due_from_at <= now, Household.next_due_at > now),
+        "ok": and_(here, Household.due_from_at > now),
+        "moved_out": Household.moved_out_at.is_not(None),
     }
     chosen = [parts[s] for s in dict.fromkeys(statuses)]
     return or_(*chosen) if chosen else true()
@@ -220,6 +222,9 @@ def update_household(session: Session, access: Access, household: Household,
     for key in _UPDATABLE:
         if key in changes:
             setattr(household, key, changes[key])
+    if "moved_out" in changes:
+        household.moved_out_at = (household.moved_out_at or utcnow()) \
+            if changes["moved_out"] else None
     if "tags" in changes:
         # A reader who cannot see the sensitive tags cannot remove them either.
         kept = [] if sees else [t for t in household.tags or [] if t in SENSITIVE_TAGS]

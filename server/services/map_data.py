@@ -112,7 +112,8 @@ def _clusters(session: Session, access: Access, bbox: BBox, grid_code: str | Non
 
 def _points(session: Session, access: Access, bbox: BBox, grid_code: str | None,
             now: datetime, visited: Any, limit: int) -> list[dict[str, Any]]:
-    status = case((status_clause(["overdue"], now), literal("overdue")),
+    status = case((status_clause(["moved_out"], now), literal("moved_out")),
+                  (status_clause(["overdue"], now), literal("overdue")),
                   (status_clause(["due"], now), literal("due")), else_=literal("ok"))
     query = (select(Household.id, Household.lat, Household.lon, Household.grid_id,
                     Household.unit, Household.door, Building.code.label("building"),

@@ -62,6 +62,7 @@ def _common(household: Household, sees: bool, now: datetime) -> dict[str, Any]:
         "tags": visible_tags(household.tags or [], sees),
         "last_visit_at": household.last_visit_at, "last_met_at": household.last_met_at,
         "status": status_of(household, now),
+        "moved_out_at": household.moved_out_at,
         "open_yellow_ribbon": household.has_tag("yellow_ribbon"),
         "masked": not sees,
     }

@@ -115,7 +115,9 @@ def schedule(*, tags: Iterable[str], intervals: Mapping[str, int], created_at: d
 
 
 def status_of(household: Household, now: datetime) -> HouseholdStatus:
-    """``overdue``, ``due`` or ``ok`` at ``now``."""
+    """``moved_out``, or ``overdue``, ``due`` or ``ok`` at ``now``."""
+    if household.moved_out_at is not None:
+        return "moved_out"
     if household.next_due_at <= now:
         return "overdue"
     if household.due_from_at <= now:

@@ -249,8 +249,13 @@ class VisitWriter:
                 household.last_met_at = visited_at
             if household.follow_up_at is not None and visited_at >= household.follow_up_at:
                 household.follow_up_at = None  # the promised visit was made
+            if household.moved_out_at is not None and visited_at > household.moved_out_at:
+                household.moved_out_at = None  # a family lives here after all
             requests = self._ribbons[household.id] = close_ribbons(
                 requests, household, visit_id, visited_at, self.now)
+        elif outcome == "moved_out" and (household.last_met_at is None
+                                         or visited_at > household.last_met_at):
+            household.moved_out_at = max(household.moved_out_at or visited_at, visited_at)
         if follow_up_at is not None:
             # A late entry's promise may have been kept already by a later visit.
             kept = household.last_met_at is not None and household.last_met_at >= follow_up_at

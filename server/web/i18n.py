@@ -27,6 +27,7 @@ _JS: dict[str, Any] = {
     "status.overdue": _l("Overdue"),
     "status.yellow_ribbon": _l("Yellow ribbon (asks for help)"),
     "status.never": _l("Never visited"),
+    "status.moved_out": _l("Moved out"),
     "outcome.met": _l("Met"),
     "outcome.not_home": _l("Not at home"),
     "outcome.refused": _l("Refused"),

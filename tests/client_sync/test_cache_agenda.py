@@ -39,3 +39,17 @@ def test_a_promised_follow_up_shows_on_the_offline_agenda_on_its_day(tmp_path: P
         assert "follow_up" in tomorrow[2]
     finally:
         cache.close()
+
+
+def test_a_household_that_moved_away_is_not_on_the_offline_agenda(tmp_path: Path) -> None:
+    cache = LocalCache(tmp_path / "cache.db")
+    try:
+        overdue = household(1, next_due=NOW - timedelta(days=3), follow_up=None)
+        gone = {**household(2, next_due=NOW - timedelta(days=3), follow_up=None),
+                "status": "moved_out", "moved_out_at": (NOW - timedelta(days=1)).isoformat()}
+        cache.apply_page({"reset": True, "has_more": False, "next_cursor": "c1", "changes": [
+            {"kind": "household", "id": h["id"], "op": "upsert", "data": h}
+            for h in (overdue, gone)]})
+        assert [i.household["id"] for i in cache.agenda(now=NOW)] == [1]
+    finally:
+        cache.close()

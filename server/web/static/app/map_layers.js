@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   var GW = window.GW, L = window.L, t = GW.t, toMap = GW.crs.toMap;
-  var STATUS_COLOURS = { ok: "#2e7d32", due: "#f9a825", overdue: "#c62828" };
+  var STATUS_COLOURS = { ok: "#2e7d32", due: "#f9a825", overdue: "#c62828", moved_out: "#9e9e9e" };
 
   /* Coverage 0..1 → a fill from red (nobody visited) through amber to green. */
   function coverageColour(value) {
