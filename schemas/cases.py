@@ -32,6 +32,10 @@ class TransitionSchema(Schema):
     department = fields.String(load_default=None, allow_none=True,
                                validate=validate.Length(max=32),
                                metadata={"description": "Department code; required for dispatch"})
+    grid = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32),
+                         metadata={"description": "Dispatch only: the grid code to place the "
+                                                  "case in, whose supervisor checks the fix; "
+                                                  "required for a case outside every grid"})
     photo_ids = fields.List(UUIDString(), load_default=list, validate=validate.Length(max=20),
                             metadata={"description": "Uploaded photo ids; handle needs an "
                                                      "after-photo, fail_verify a photo"})

@@ -28,7 +28,7 @@ from server.errors import (
     UnprocessableError,
 )
 from server.geo import distance_m, to_wgs84
-from server.models import CaseStep, Department, Photo, Report, Role
+from server.models import CaseStep, Department, Grid, Photo, Report, Role
 from server.models.types import utcnow
 from server.services.access import Access
 from server.services.audit import audit
@@ -166,6 +166,19 @@ def _rule_reject(session: Session, report: Report, body: Mapping[str, Any],
     return lambda r, s: None
 
 
+def _grid_named(session: Session, report: Report, body: Mapping[str, Any]) -> Grid | None:
+    """The grid ``body`` names to place the case in (whose supervisor checks it), if any."""
+    code = (body.get("grid") or "").strip()
+    if not code:
+        return None
+    grid = session.scalar(select(Grid).where(Grid.code == code))
+    if grid is None:
+        raise _invalid("grid", f"No grid with code {code}.")
+    if report.community_id is not None and grid.community_id != report.community_id:
+        raise _invalid("grid", f"Grid {code} is in another community than the report.")
+    return grid
+
+
 def _rule_dispatch(session: Session, report: Report, body: Mapping[str, Any],
                    when: datetime) -> Apply:
     code = (body.get("department") or "").strip()
@@ -174,9 +187,16 @@ def _rule_dispatch(session: Session, report: Report, body: Mapping[str, Any],
     dept = session.scalar(select(Department).where(Department.code == code))
     if dept is None or not dept.active:
         raise _invalid("department", f"No active department with code {code}.")
+    grid = _grid_named(session, report, body)
+    if grid is None and report.grid_id is None:
+        # Nobody could check the fix on site (核查): a supervisor works in grids.
+        raise _invalid("grid", f"Case {report.id} lies outside every grid: name the grid "
+                               "whose supervisor will check the fix on site (grid).")
     deadline = deadline_after(report, when)
 
     def apply(r: Report, step: CaseStep) -> None:
+        if grid is not None:
+            r.grid_id, r.community_id = grid.id, grid.community_id
         r.department_id, r.deadline_at, r.escalated_at = dept.id, deadline, None
         r.dispatched_at = r.dispatched_at or when
         step.department_id, step.deadline_at = dept.id, deadline

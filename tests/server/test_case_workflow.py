@@ -249,3 +249,25 @@ def test_another_move_under_a_used_client_uuid_is_a_conflict(w):
         assert answer.get_json()["type"].endswith("/problems/conflict")
     db.session.refresh(other)
     assert other.status == "reported"
+
+
+def test_a_case_outside_every_grid_is_placed_in_a_grid_at_dispatch_so_it_can_be_checked(w):
+    lat, lon = w.factory.G1_CENTER
+    report = w.report()
+    report.grid_id = None  # as a report made just across the community's edge is stored
+    db.session.commit()
+    dispatcher, supervisor = w.actor("dispatcher"), w.actor("supervisor")
+    handler = w.actor("dept_WATER", "department", department="WATER")
+    assert w.move(dispatcher, report.id, "accept").status_code == 201
+    refused = w.move(dispatcher, report.id, "dispatch", department="WATER")
+    assert refused.status_code == 422 and "grid" in refused.get_json()["errors"]
+    assert w.move(dispatcher, report.id, "dispatch", department="WATER",
+                  grid="NOPE").status_code == 422
+    placed = w.move(dispatcher, report.id, "dispatch", department="WATER", grid="G1")
+    assert placed.status_code == 201, placed.get_json()
+    db.session.refresh(report)
+    assert report.grid.code == "G1"
+    assert w.move(handler, report.id, "handle",
+                  photo_ids=[w.photo(handler)]).status_code == 201
+    checked = w.move(supervisor, report.id, "verify", location={"lat": lat, "lon": lon})
+    assert checked.status_code == 201, checked.get_json()
