@@ -3,6 +3,7 @@ one POST /visits at a time."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -157,3 +158,37 @@ def test_a_batch_of_visits_reads_once_instead_of_once_per_visit(
     # went back to a query per visit would send 9 or more statements a visit here.
     assert len(sent) <= 3 * len(bodies) + 20 + len(homes), len(sent)
     assert len([s for s in sent if s.lstrip().upper().startswith("SELECT")]) < 15
+
+
+def test_two_copies_of_a_visit_racing_make_one_visit_and_answer_both(
+        app: Any, worker: Actor, factory: Factory, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Both copies read "no such visit yet" before either writes: the unique client_uuid
+    # settles it, the loser's savepoint rolls back and it answers the winner's visit.
+    from server.services.visits import VisitWriter
+
+    home = add_household(factory, door="601")
+    body = visit_body(home)
+    barrier = threading.Barrier(2, timeout=30)
+    load = VisitWriter._load_households
+
+    def after_both_looked(self: Any, *args: Any) -> None:
+        barrier.wait()
+        load(self, *args)
+
+    monkeypatch.setattr(VisitWriter, "_load_households", after_both_looked)
+    answers: list[tuple[int, Any]] = []
+
+    def send() -> None:
+        answer = app.test_client().post("/api/v1/visits", json=body, headers=worker.headers)
+        answers.append((answer.status_code, answer.get_json().get("id")))
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(code for code, _ in answers) == [200, 201], answers
+    assert len({visit_id for _, visit_id in answers}) == 1
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count(Visit.id))) == 1
+    assert db.session.get(Household, home.id).last_visit_at is not None
