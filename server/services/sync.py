@@ -1,11 +1,14 @@
 """Sync for the offline client: a batch of queued records, and the changes feed.
 
 **Batch.** Each record is loaded with the schema of its own endpoint and handed to the same
-service function, so it gets exactly the answer that endpoint would give (201, 200 replay,
-409, 409 dependency_missing, 422, 403). The batch runs on one connection in one database
-transaction, and the records run in a session joined to it with
-``join_transaction_mode="create_savepoint"``: each record is its own SAVEPOINT, a service's
-``session.commit()`` only releases that savepoint, and a failing record rolls back to it.
+service code, so it gets exactly the answer that endpoint would give (201, 200 replay,
+409, 409 dependency_missing, 422, 403). The batch's visits share one ``VisitWriter`` (the
+code behind ``POST /visits``): what they check against is read once for the batch, and the
+households they change are written once, before any other kind of record runs. The batch
+runs on one connection in one database transaction, and the records run in a session joined
+to it with ``join_transaction_mode="create_savepoint"``: each record is its own SAVEPOINT,
+a service's ``session.commit()`` only releases that savepoint, and a failing record rolls
+back to it.
 One bad record never fails the others, and a batch costs one commit. On SQLite the batch
 takes the write lock when it starts (``BEGIN IMMEDIATE``), since SQLite cannot upgrade a
 reading transaction to a writing one once another writer has committed.
