@@ -32,7 +32,7 @@ from server.models import CaseStep, Department, Grid, Photo, Report, Role
 from server.models.types import utcnow
 from server.services.access import Access
 from server.services.audit import audit
-from server.services.idempotency import body_digest, replay_conflict
+from server.services.idempotency import body_digest, find_replay
 
 __all__ = ["TRANSITIONS", "ACTIONS", "ESCALATE", "DEADLINE_STATUSES", "now", "transition",
            "allowed_actions", "actions_for_role", "get_case", "next_seq",
@@ -288,18 +288,6 @@ def _before_write() -> None:
     """Called between the checks and the write; tests use it to line up racing moves."""
 
 
-def _replayed(session: Session, access: Access, report_id: int, key: str,
-              digest: str) -> CaseStep | None:
-    """The step an earlier copy of this move made, if there is one; 409 if it differs."""
-    step = session.scalar(select(CaseStep).where(CaseStep.client_uuid == key))
-    if step is None:
-        return None
-    if (step.body_sha256, step.report_id, step.actor_id) != (digest, report_id,
-                                                             access.user.id):
-        raise replay_conflict(key)
-    return step
-
-
 def transition(session: Session, access: Access, report_id: int, body: Mapping[str, Any],
                *, at: datetime | None = None) -> tuple[CaseStep, bool]:
     """Make one move on a case and commit it with its step (and webhook delivery).
@@ -316,9 +304,12 @@ def transition(session: Session, access: Access, report_id: int, body: Mapping[s
     from server.services import webhooks
 
     key = body.get("client_uuid")
-    digest = body_digest({**body, "report_id": report_id}) if key else None
+    # The case and the person belong to the move: the same body on another case, or from
+    # someone else, under this client_uuid is a conflict, not a replay.
+    digest = body_digest({**body, "report_id": report_id, "actor_id": access.user.id}) \
+        if key else None
     if key and digest:
-        earlier = _replayed(session, access, report_id, key, digest)
+        earlier = find_replay(session, CaseStep, key, digest)
         if earlier is not None:
             return earlier, False
     report = get_case(session, report_id, fresh=True)
@@ -350,7 +341,7 @@ def transition(session: Session, access: Access, report_id: int, body: Mapping[s
     except (StaleDataError, IntegrityError) as exc:
         session.rollback()
         if key and digest:  # the same move sent twice at once: answer the one that won
-            twin = _replayed(session, access, report_id, key, digest)
+            twin = find_replay(session, CaseStep, key, digest)
             if twin is not None:
                 return twin, False
         if isinstance(exc, IntegrityError) and "case_step" not in str(exc.orig):

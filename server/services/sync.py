@@ -179,7 +179,7 @@ class _VisitRun:
         self.session.commit()
 
     def apply(self, index: int, record: Mapping[str, Any]) -> dict[str, Any]:
-        from server.services.visits import make_need_reports
+        from server.services.visits import make_need_reports, wants_need_reports
 
         result: dict[str, Any] = {"client_uuid": record["client_uuid"], "kind": "visit"}
         # No rollback on failure: the writer writes a visit last, in a savepoint of its own,
@@ -193,7 +193,7 @@ class _VisitRun:
             visit_id, created = self.writer.add(body)
         except Exception as exc:  # noqa: BLE001 - one record's failure is its own result
             return _failure(result, exc, self.kind, index, record)
-        if any(n.get("create_report") for n in body["needs"]):
+        if wants_need_reports(body):
             self.settle()
             try:
                 visit = self.session.get(Visit, visit_id)

@@ -51,9 +51,10 @@ from server.services.households import close_ribbons
 from server.services.idempotency import body_digest, find_replay, replay_conflict
 from server.services.visit_policy import apply_schedule, intervals_for
 
-__all__ = ["create_visit", "VisitWriter", "make_need_reports", "visit_scope_clause",
-           "get_visit", "visit_query", "need_report", "visit_need_for_report",
-           "presence_flags", "NEED_REPORT_NAMESPACE", "seen_through_visits"]
+__all__ = ["create_visit", "VisitWriter", "make_need_reports", "wants_need_reports",
+           "visit_scope_clause", "get_visit", "visit_query", "need_report",
+           "visit_need_for_report", "presence_flags", "NEED_REPORT_NAMESPACE",
+           "seen_through_visits"]
 
 # A need's report gets a client_uuid derived from the visit's, so asking twice (or a
 # replayed visit) finds the same report instead of making a second one.
@@ -333,11 +334,16 @@ def create_visit(session: Session, access: Access, body: Mapping[str, Any],
     return visit, created
 
 
+def wants_need_reports(body: Mapping[str, Any]) -> bool:
+    """Whether a visit body asks for any of its needs to become a report."""
+    return any(n.get("create_report") for n in body["needs"])
+
+
 def make_need_reports(session: Session, access: Access, visit: Visit,
                       body: Mapping[str, Any], config: Mapping[str, Any] | None = None,
                       ) -> None:
     """The reports the body's needs ask for that are not made yet (each commits)."""
-    if not any(n.get("create_report") for n in body["needs"]):
+    if not wants_need_reports(body):
         return
     for need in visit.needs:
         if body["needs"][need.position].get("create_report") and need.report_id is None:

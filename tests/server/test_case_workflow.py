@@ -241,10 +241,12 @@ def test_another_move_under_a_used_client_uuid_is_a_conflict(w):
     other = _case_in(w, "reported")
     dispatcher = w.actor("dispatcher")
     key = str(uuid.uuid4())
+    colleague = w.actor("dispatcher2", "dispatcher")
     assert w.move(dispatcher, report.id, "accept", client_uuid=key).status_code == 201
-    for target, action, body in ((report.id, "reject", {"note": "不属实"}),
-                                 (other.id, "accept", {})):
-        answer = w.move(dispatcher, target, action, client_uuid=key, **body)
+    for who, target, action, body in ((dispatcher, report.id, "reject", {"note": "不属实"}),
+                                      (dispatcher, other.id, "accept", {}),
+                                      (colleague, report.id, "accept", {})):
+        answer = w.move(who, target, action, client_uuid=key, **body)
         assert answer.status_code == 409
         assert answer.get_json()["type"].endswith("/problems/conflict")
     db.session.refresh(other)
