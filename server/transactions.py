@@ -1,0 +1,90 @@
+"""Where a transaction ends: the boundary commits, a service never does.
+
+A service changes the session and flushes (so ids exist and constraints fire); it neither
+commits nor rolls back the caller's transaction. Four boundaries commit, each in one place:
+
+- **a request**: :func:`end_request`, an ``after_request`` hook, commits once when the answer
+  is a success (status below 400) and rolls back otherwise. A view whose refusal must still
+  leave a trace (a failed login's audit row) calls :func:`keep_on_error` first.
+- **a CLI command**: ``server.cli`` runs each command inside :func:`unit_of_work`.
+- **a batch record**: ``server.services.sync.apply_batch`` runs each record in a savepoint
+  of its own and commits the batch once at the end.
+- **a background job** (webhook delivery, escalation): each attempt is one
+  :func:`unit_of_work`, so no transaction stays open while it waits on the network.
+
+Work that must follow the commit, never precede it (waking the webhook sender), registers
+with :func:`after_commit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask, Response, g
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+__all__ = ["after_commit", "end_request", "init_app", "keep_on_error", "unit_of_work"]
+
+_AFTER_COMMIT = "gridwork_after_commit"
+
+
+@contextmanager
+def unit_of_work(session: Session | Any) -> Iterator[Any]:
+    """Commit ``session`` when the block ends normally; roll it back when it raises."""
+    try:
+        yield session
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
+
+
+def keep_on_error() -> None:
+    """Commit this request's changes even though it answers an error (4xx)."""
+    g.gridwork_keep_on_error = True
+
+
+def end_request(response: Response) -> Response:
+    """The request boundary: commit a success (or a kept refusal), roll back the rest."""
+    from server.extensions import db
+
+    session = db.session
+    if response.status_code < 400 or (response.status_code < 500
+                                      and g.get("gridwork_keep_on_error")):
+        session.commit()
+    else:
+        session.rollback()
+    return response
+
+
+def after_commit(session: Session | Any, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the transaction that holds this session's changes commits.
+
+    A rollback forgets it. ``session`` may be a scoped session (``db.session``).
+    """
+    info = session.info
+    info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def _run_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: the work is not committed yet
+    callbacks = session.info.pop(_AFTER_COMMIT, None)
+    for callback in callbacks or ():
+        callback()
+
+
+def _forget(session: Session, *_: Any) -> None:
+    if not session.in_nested_transaction():  # a savepoint's rollback keeps the outer work
+        session.info.pop(_AFTER_COMMIT, None)
+
+
+def init_app(app: Flask) -> None:
+    """Install the request boundary on ``app`` (the session events are global, once)."""
+    app.after_request(end_request)
+    if not event.contains(Session, "after_commit", _run_after_commit):
+        event.listen(Session, "after_commit", _run_after_commit)
+        event.listen(Session, "after_rollback", _forget)
