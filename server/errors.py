@@ -17,7 +17,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 __all__ = [
     "ApiError", "NotFoundError", "ForbiddenError", "ConflictError", "DependencyMissingError",
     "UnprocessableError", "PayloadTooLargeError", "UnsupportedMediaTypeError", "AuthError",
-    "problem_response", "register_error_handlers", "PROBLEM_BASE",
+    "problem_body", "problem_for", "problem_response", "register_error_handlers",
+    "PROBLEM_BASE",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,22 +102,84 @@ class UnsupportedMediaTypeError(ApiError):
     status, slug, title = 415, "unsupported_media_type", "Unsupported media type"
 
 
-def problem_response(status: int, slug: str, title: str, detail: str | None = None,
-                     headers: dict[str, str] | None = None, **extra: Any) -> Response:
-    """Build a problem+json response."""
-    body: dict[str, Any] = {
-        "type": PROBLEM_BASE + slug,
-        "title": title,
-        "status": status,
-    }
+_SERVER_ERROR_DETAIL = ("Something went wrong on the server. It has been logged; try again, and "
+                       "tell the administrator if it keeps happening.")
+_INVALID_FIELDS = "The request has invalid fields; see errors."
+
+
+def problem_body(status: int, slug: str, title: str, detail: str | None = None, *,
+                 instance: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The problem document as a dict: RFC 9457's members, then the extension members given
+    (those that are None are left out)."""
+    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
     if detail:
         body["detail"] = detail
-    body["instance"] = request.path if request else None
+    body["instance"] = instance
     body.update({k: v for k, v in extra.items() if v is not None})
-    resp = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=PROBLEM_MIMETYPE)
+    return body
+
+
+def problem_for(error: BaseException, instance: str | None, *, http_slug: str | None = None,
+                server_error_detail: str = _SERVER_ERROR_DETAIL,
+                ) -> tuple[dict[str, Any], dict[str, str]]:
+    """The problem document for ``error``, and the headers to answer it with.
+
+    Args:
+        error: an :class:`ApiError`, a marshmallow ``ValidationError``, a werkzeug
+            ``HTTPException``; anything else (or a 5xx) is a 500 that shows nothing of it.
+        instance: the ``instance`` member: the path asked for, or a sync batch's record.
+        http_slug: the type slug of every ``HTTPException`` (a sync batch says
+            ``http_error``); by default the slug of its status.
+        server_error_detail: what a 500 says.
+    """
+    if isinstance(error, ApiError):
+        return (problem_body(error.status, error.slug, error.title, error.detail,
+                             instance=instance, **error.extra), dict(error.headers))
+    if isinstance(error, ValidationError):
+        return problem_body(422, "validation", "Invalid input", _INVALID_FIELDS,
+                            instance=instance, errors=error.normalized_messages()), {}
+    if isinstance(error, HTTPException) and error.code and error.code < 500:
+        return _http_problem(error, error.code, instance, http_slug)
+    return problem_body(500, "server_error", "Internal server error", server_error_detail,
+                        instance=instance), {}
+
+
+def _http_problem(error: HTTPException, status: int, instance: str | None,
+                  slug: str | None) -> tuple[dict[str, Any], dict[str, str]]:
+    data = getattr(error, "data", None) or {}
+    errors = data.get("errors") or data.get("messages")
+    headers = dict(data.get("headers") or {})
+    if error.response is not None:
+        headers.update({k: v for k, v in error.response.headers.items()
+                        if k.lower() in ("retry-after", "allow")})
+    if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
+        headers["Allow"] = ", ".join(sorted(error.valid_methods))  # type: ignore[attr-defined]
+    if status == 429:
+        headers.setdefault("Retry-After", "60")
+    detail = data.get("message") or (_INVALID_FIELDS if status == 422 else error.description)
+    body = problem_body(status, slug or _STATUS_SLUGS.get(status, "http_error"), error.name,
+                        detail, instance=instance,
+                        errors=_flatten_webargs(errors) if errors else None)
+    return body, headers
+
+
+def _respond(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    resp = Response(json.dumps(body, ensure_ascii=False), status=body["status"],
+                    mimetype=PROBLEM_MIMETYPE)
     for key, value in (headers or {}).items():
         resp.headers[key] = value
     return resp
+
+
+def _instance() -> str | None:
+    return request.path if request else None
+
+
+def problem_response(status: int, slug: str, title: str, detail: str | None = None,
+                     headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    """A problem+json response to the request being answered."""
+    return _respond(problem_body(status, slug, title, detail, instance=_instance(), **extra),
+                    headers)
 
 
 def _flatten_webargs(messages: Any) -> Any:
@@ -133,48 +196,26 @@ def _flatten_webargs(messages: Any) -> Any:
 
 def handle_http_exception(error: HTTPException) -> Response:
     """Turn any werkzeug HTTP error into problem+json (used for /api/ paths)."""
-    status = error.code or 500
-    if status >= 500:
+    if (error.code or 500) >= 500:
         return _server_error(error)
-    data = getattr(error, "data", None) or {}
-    errors = data.get("errors") or data.get("messages")
-    headers = dict(data.get("headers") or {})
-    if error.response is not None:
-        headers.update({k: v for k, v in error.response.headers.items()
-                        if k.lower() in ("retry-after", "allow")})
-    if status == 405 and error.valid_methods:  # type: ignore[attr-defined]
-        headers["Allow"] = ", ".join(sorted(error.valid_methods))  # type: ignore[attr-defined]
-    if status == 429:
-        headers.setdefault("Retry-After", "60")
-    detail = data.get("message") or error.description
-    if status == 422:
-        detail = data.get("message") or "The request has invalid fields; see errors."
-    return problem_response(
-        status, _STATUS_SLUGS.get(status, "http_error"), error.name, detail, headers,
-        errors=_flatten_webargs(errors) if errors else None,
-    )
+    return _respond(*problem_for(error, _instance()))
 
 
 def handle_api_error(error: ApiError) -> Response:
     """Turn a domain error into problem+json."""
-    return problem_response(error.status, error.slug, error.title, error.detail,
-                            error.headers, **error.extra)
+    return _respond(*problem_for(error, _instance()))
 
 
 def handle_validation_error(error: ValidationError) -> Response:
     """A marshmallow error raised in a service (outside webargs parsing)."""
-    return problem_response(422, "validation", "Invalid input",
-                            "The request has invalid fields; see errors.",
-                            errors=error.normalized_messages())
+    return _respond(*problem_for(error, _instance()))
 
 
 def _server_error(error: BaseException) -> Response:
     original = getattr(error, "original_exception", None) or error
     log.error("unhandled error on %s %s", request.method, request.path,
               exc_info=(type(original), original, original.__traceback__))
-    return problem_response(500, "server_error", "Internal server error",
-                            "Something went wrong on the server. It has been logged; "
-                            "try again, and tell the administrator if it keeps happening.")
+    return _respond(*problem_for(error, _instance()))
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -43,13 +43,12 @@ from sqlalchemy import ColumnElement, Engine, and_, exists, or_, select, true
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from server.errors import PROBLEM_BASE, ApiError, UnprocessableError
+from server.errors import ApiError, UnprocessableError, problem_for
 from server.models import CaseStep, Category, Grid, Household, Report, Role, User, Visit
 from server.models.types import utcnow
 from server.services.access import Access, access_for
 
-__all__ = ["apply_batch", "changes_since", "record_kinds", "problem_document", "RecordKind",
-           "scope_fingerprint"]
+__all__ = ["apply_batch", "changes_since", "record_kinds", "RecordKind", "scope_fingerprint"]
 
 log = logging.getLogger(__name__)
 
@@ -87,30 +86,9 @@ def record_kinds() -> dict[str, RecordKind]:
     }
 
 
-def problem_document(status: int, slug: str, title: str, detail: str | None = None,
-                     instance: str | None = None, **extra: Any) -> dict[str, Any]:
-    """The problem+json body ``server.errors.problem_response`` would send, as a dict."""
-    body: dict[str, Any] = {"type": PROBLEM_BASE + slug, "title": title, "status": status}
-    if detail:
-        body["detail"] = detail
-    body["instance"] = instance
-    body.update({k: v for k, v in extra.items() if v is not None})
-    return body
-
-
-def _problem_for(exc: Exception, instance: str) -> dict[str, Any]:
-    if isinstance(exc, ApiError):
-        return problem_document(exc.status, exc.slug, exc.title, exc.detail, instance,
-                                **exc.extra)
-    if isinstance(exc, SchemaError):
-        return problem_document(422, "validation", "Invalid input",
-                                "The request has invalid fields; see errors.", instance,
-                                errors=exc.normalized_messages())
-    if isinstance(exc, HTTPException) and exc.code and exc.code < 500:
-        return problem_document(exc.code, "http_error", exc.name, exc.description, instance)
-    return problem_document(500, "server_error", "Internal server error",
-                            "Something went wrong on the server with this record. It has "
-                            "been logged; it will be tried again.", instance)
+# A record's 500 is answered inside a batch that goes on; the client sends the record again.
+_RECORD_SERVER_ERROR = ("Something went wrong on the server with this record. It has been "
+                        "logged; it will be tried again.")
 
 
 def _load(schema: Schema, record: Mapping[str, Any]) -> dict[str, Any]:
@@ -129,7 +107,10 @@ def _failure(result: dict[str, Any], exc: Exception, kind: RecordKind, index: in
     if not isinstance(exc, ApiError | SchemaError | HTTPException):
         log.error("sync batch record %d (%s %s) failed", index, record["kind"],
                   record["client_uuid"], exc_info=exc)
-    problem = _problem_for(exc, f"{kind.path}#sync-batch-record-{index}")
+    # A record meets an HTTP error as its own endpoint would: its status, type http_error.
+    problem, _headers = problem_for(exc, f"{kind.path}#sync-batch-record-{index}",
+                                    http_slug="http_error",
+                                    server_error_detail=_RECORD_SERVER_ERROR)
     result.update(status=problem["status"], id=None, problem=problem)
     return result
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
+from werkzeug.exceptions import NotFound
+
+from server.errors import ConflictError, problem_for
 
 
 def _is_problem(resp, status):
@@ -80,3 +83,27 @@ def test_pages_outside_api_are_not_problem_json(client):
     resp = client.get("/no-such-page")
     assert resp.status_code == 404
     assert resp.mimetype != "application/problem+json"
+
+
+def test_a_sync_batch_record_and_a_request_get_the_same_problem_document():
+    """One builder: only the instance and what the caller asks for differ."""
+    error = ConflictError("Taken.", slug="household_code_taken", existing_id=7)
+    record, headers = problem_for(error, "/api/v1/households#sync-batch-record-3")
+    assert headers == {}
+    assert record == {"type": "/problems/household_code_taken", "title": "Conflict",
+                      "status": 409, "detail": "Taken.",
+                      "instance": "/api/v1/households#sync-batch-record-3", "existing_id": 7}
+
+
+@pytest.mark.parametrize(("http_slug", "expected"), [(None, "/problems/not_found"),
+                                                     ("http_error", "/problems/http_error")])
+def test_an_http_error_takes_the_type_its_caller_asks_for(http_slug, expected):
+    body, _headers = problem_for(NotFound(), "/x", http_slug=http_slug)
+    assert (body["type"], body["status"], body["title"]) == (expected, 404, "Not Found")
+
+
+def test_a_500_document_says_what_its_caller_asks_and_nothing_of_the_error():
+    body, _headers = problem_for(RuntimeError("secret /etc/passwd"), "/x",
+                                 server_error_detail="It will be tried again.")
+    assert body == {"type": "/problems/server_error", "title": "Internal server error",
+                    "status": 500, "detail": "It will be tried again.", "instance": "/x"}
