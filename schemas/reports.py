@@ -111,6 +111,8 @@ class ReportSchema(Schema):
     status = fields.String(metadata={"description": ", ".join(REPORT_STATUSES)})
     version = fields.Integer()
     department = fields.Function(lambda r: r.department.code if r.department else None)
+    department_name = fields.Function(lambda r: r.department.name if r.department else None,
+                                      metadata={"description": "the department's name, for people"})
     deadline_at = fields.AwareDateTime(allow_none=True)
     accepted_at = fields.AwareDateTime(allow_none=True)
     dispatched_at = fields.AwareDateTime(allow_none=True)
