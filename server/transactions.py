@@ -9,8 +9,13 @@ commits nor rolls back the caller's transaction. Four boundaries commit, each in
 - **a CLI command**: ``server.cli`` runs each command inside :func:`unit_of_work`.
 - **a batch record**: ``server.services.sync.apply_batch`` runs each record in a savepoint
   of its own and commits the batch once at the end.
-- **a background job** (webhook delivery, escalation): each attempt is one
-  :func:`unit_of_work`, so no transaction stays open while it waits on the network.
+- **a background job** (webhook delivery, escalation, key rotation): each attempt or
+  slice is one :func:`unit_of_work`, so no transaction stays open while it waits on the
+  network, and one failed case does not undo the others.
+
+A long request may end its unit early with :func:`checkpoint`: a sync batch, which runs in
+a transaction of its own on another connection, and a tus upload, whose offset is committed
+as its bytes stream in (so a HEAD sees the progress and a dropped line keeps what arrived).
 
 Work that must follow the commit, never precede it (waking the webhook sender), registers
 with :func:`after_commit`.
@@ -26,7 +31,8 @@ from flask import Flask, Response, g
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-__all__ = ["after_commit", "end_request", "init_app", "keep_on_error", "unit_of_work"]
+__all__ = ["after_commit", "checkpoint", "end_request", "init_app", "keep_on_error",
+           "unit_of_work"]
 
 _AFTER_COMMIT = "gridwork_after_commit"
 
@@ -39,6 +45,11 @@ def unit_of_work(session: Session | Any) -> Iterator[Any]:
     except BaseException:
         session.rollback()
         raise
+    session.commit()
+
+
+def checkpoint(session: Session | Any) -> None:
+    """Commit the work so far, mid-request; the boundary still commits the rest."""
     session.commit()
 
 

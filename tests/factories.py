@@ -106,4 +106,5 @@ class Factory:
         user = create_user(db.session, username or f"{role}{self._counter}", PASSWORD, role,
                            **geo)
         token, _ = issue_token(db.session, user, ttl_hours=1)
+        db.session.commit()  # the test is the boundary: a live server sees the user
         return Actor(user=user, token=token)

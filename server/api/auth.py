@@ -13,6 +13,7 @@ from server.errors import ApiError
 from server.extensions import db, limiter
 from server.services import auth as auth_service
 from server.services.audit import audit
+from server.transactions import keep_on_error
 
 __all__ = ["bp"]
 
@@ -49,13 +50,12 @@ def create_token(args: dict[str, Any]) -> Any:
         user = auth_service.login(db.session, args["username"], args["password"])
     except ApiError:
         audit(db.session, None, "login_failed", "user", None, username=args["username"][:64])
-        db.session.commit()
+        keep_on_error()  # the refusal answers 401; its audit row stays
         raise
     token, row = auth_service.issue_token(
         db.session, user, ttl_hours=current_app.config["TOKEN_TTL_HOURS"],
         device_id=args.get("device_id"))
     audit(db.session, user, "login", "user", user.id, device_id=args.get("device_id"))
-    db.session.commit()
     return {"token": token, "token_type": "Bearer", "expires_at": row.expires_at}
 
 

@@ -23,6 +23,7 @@ from server.geo import to_wgs84
 from server.models import Community, Grid
 from server.services import grids as grid_service
 from server.services.audit import audit
+from server.services.scopes import grid_scope
 
 __all__ = ["bp"]
 
@@ -36,7 +37,7 @@ bp = Blueprint("grids", __name__, url_prefix="/api/v1", description="Grids and g
 @bp.response(200, GridSchema(many=True))
 def list_grids(args: dict[str, Any]) -> Any:
     """The grids in my scope, with their boundaries (GeoJSON geometry, WGS-84)."""
-    query = select(Grid).where(current_access().grid_clause(Grid.id)).order_by(Grid.code)
+    query = select(Grid).where(grid_scope(current_access())).order_by(Grid.code)
     if args["community"]:
         query = query.join(Community).where(Community.code == args["community"])
     return db.session.scalars(query).all()
@@ -60,7 +61,6 @@ def import_grids(args: dict[str, Any]) -> Any:
     result = grid_service.import_grids(db.session, args["community"], collection)
     audit(db.session, current_user(), "grids_import", "community", args["community"],
           created=len(result.created), updated=len(result.updated))
-    db.session.commit()
     return result
 
 

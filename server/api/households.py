@@ -34,6 +34,7 @@ from server.services.household_sheets import write_csv, write_xlsx
 from server.services.org import get_community
 from server.services.paging import paginate
 from server.services.privacy import household_record, household_summary
+from server.services.scopes import require_community_registry
 
 __all__ = ["bp"]
 
@@ -93,7 +94,6 @@ def lookup_households(body: dict[str, Any]) -> Any:
     rows = service.lookup_by_phone(db.session, access, body["phone"])
     audit(db.session, current_user(), "household_lookup", "household", None,
           found=[h.id for h in rows])
-    db.session.commit()
     return {"items": [household_summary(h, access, now) for h in rows], "next_cursor": None}
 
 
@@ -112,7 +112,6 @@ def get_household(household_id: int) -> Any:
     record = household_record(household, access, utcnow())
     audit(db.session, current_user(), "household_read", "household", household.id,
           masked=record["masked"])
-    db.session.commit()
     return record
 
 
@@ -215,7 +214,7 @@ def export_households(args: dict[str, Any]) -> Any:
     The export is written to the audit log.
     """
     community = _community(args["community"])
-    household_io.check_import_access(current_access(), community)
+    require_community_registry(current_access(), community)
     data = household_io.export_households(db.session, community, args["format"],
                                           user=current_user(), access=current_access())
     return _file_response(data, args["format"], f"households-{community.code}")

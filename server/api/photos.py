@@ -251,5 +251,4 @@ def photo_original(photo_id: Any) -> Response:
     response = _image(photo_id, "original")
     if response.status_code == 200:
         audit(db.session, current_user(), "photo_original", "photo", str(photo_id))
-        db.session.commit()
     return response

@@ -14,6 +14,7 @@ from server.extensions import db
 from server.models import ApiToken, User
 from server.services.access import Access, access_for
 from server.services.auth import authenticate_token
+from server.transactions import checkpoint
 
 __all__ = ["auth_required", "current_user", "current_access", "current_token", "SECURITY"]
 
@@ -41,6 +42,10 @@ def authenticate_request() -> User:
     user = session_user() if not request.headers.get("Authorization") else None
     if user is None:
         token_row = authenticate_token(db.session, _bearer())
+        if db.session.is_modified(token_row):
+            # The token check is a unit of its own: its last-use touch (once a minute)
+            # must not hold a write lock through the rest of the request.
+            checkpoint(db.session)
         request.environ["gridwork.token"] = token_row
         user = token_row.user
     request.environ["gridwork.user"] = user

@@ -16,6 +16,7 @@ from schemas.sync import (
 from server.api.security import auth_required, current_access, current_user
 from server.extensions import db
 from server.services import sync as sync_service
+from server.transactions import checkpoint
 
 __all__ = ["bp"]
 
@@ -35,7 +36,7 @@ def sync_batch(body: dict[str, Any]) -> Any:
     200 replay, 409 conflict or dependency_missing, 422, 403) and, for an error, its problem
     document. The request as a whole fails only for a bad envelope, no auth or rate limiting.
     """
-    db.session.commit()  # end the token check's transaction before the batch's own begins
+    checkpoint(db.session)  # the token check's unit ends before the batch's own begins
     return {"results": sync_service.apply_batch(db.session, current_user(), body["records"])}
 
 

@@ -19,6 +19,7 @@ from server.errors import ApiError, UnsupportedMediaTypeError
 from server.extensions import db
 from server.models import Photo, Upload
 from server.services import uploads as service
+from server.transactions import keep_on_error
 
 __all__ = ["bp"]
 
@@ -119,6 +120,7 @@ def tus_create() -> Response:
     A body of type application/offset+octet-stream is the first chunk (creation-with-upload).
     """
     _require_version()
+    keep_on_error()  # a refused photo takes its upload with it, whatever the answer
     length = _int_header("Upload-Length")
     assert length is not None
     with_body = _has_body()
@@ -151,6 +153,7 @@ def tus_create() -> Response:
 def tus_head(upload_id: str) -> Response:
     """The upload's offset and length; Photo-Id once it is whole."""
     _require_version()
+    keep_on_error()  # a refused photo takes its upload with it, whatever the answer
     upload = service.get_upload(db.session, current_user(), upload_id)
     # Every byte here but no photo: the server died while making it. Make it now.
     photo = service.finish_if_whole(db.session, current_user(), upload)
@@ -179,6 +182,7 @@ def tus_patch(upload_id: str) -> Response:
     problem (415, 422) when the file is not an acceptable photo (the upload is discarded).
     """
     _require_version()
+    keep_on_error()  # a refused photo takes its upload with it, whatever the answer
     if request.mimetype != OFFSET_OCTET_STREAM:
         raise UnsupportedMediaTypeError(f"A PATCH body must be {OFFSET_OCTET_STREAM}.")
     offset = _int_header("Upload-Offset")

@@ -22,6 +22,7 @@ from server.models import Visit
 from server.services import visits as service
 from server.services.coverage import to_instant
 from server.services.paging import paginate
+from server.transactions import keep_on_error
 
 __all__ = ["bp"]
 
@@ -48,7 +49,10 @@ def create_visit(body: dict[str, Any]) -> Any:
     in the future. A visit that meets the family closes an open yellow ribbon. Needs with
     create_report become reports. Replays are safe.
     """
-    visit, created = service.create_visit(db.session, current_access(), body)
+    access = current_access()
+    visit, created = service.create_visit(db.session, access, body)
+    keep_on_error()  # the visit stands even when one of its needs' reports is refused
+    service.make_need_reports(db.session, access, visit, body)
     return visit if created else (visit, 200)
 
 

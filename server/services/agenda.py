@@ -22,6 +22,7 @@ from server.models.types import UTCDateTime
 from server.services.access import Access
 from server.services.households import tag_clause
 from server.services.privacy import household_summary
+from server.services.scopes import household_scope
 
 __all__ = ["agenda", "agenda_query", "reasons_for", "whole_days"]
 
@@ -56,8 +57,7 @@ def agenda_query(session: Session, access: Access, now: datetime,
         order.append(dlat * dlat + dlon * dlon)
     order.append(Household.id)
     return (select(Household)
-            .where(access.grid_clause(Household.grid_id),
-                   access.building_clause(Household.building_id),
+            .where(household_scope(access),
                    Household.due_from_at <= now, Household.moved_out_at.is_(None))
             .order_by(*order))
 
@@ -82,8 +82,7 @@ def _counts(session: Session, access: Access, now: datetime) -> tuple[int, int]:
     overdue, due = session.execute(
         select(func.sum(case((Household.next_due_at <= now, 1), else_=0)),
                func.sum(case((Household.next_due_at > now, 1), else_=0)))
-        .where(access.grid_clause(Household.grid_id),
-               access.building_clause(Household.building_id),
+        .where(household_scope(access),
                Household.due_from_at <= now, Household.moved_out_at.is_(None))).one()
     return int(overdue or 0), int(due or 0)
 

@@ -67,7 +67,7 @@ def issue_token(session: Session, user: User, *, ttl_hours: float,
     row = ApiToken(user_id=user.id, token_hash=_digest(token), device_id=device_id,
                    expires_at=utcnow() + timedelta(hours=ttl_hours))
     session.add(row)
-    session.commit()
+    session.flush()
     return token, row
 
 
@@ -84,14 +84,13 @@ def authenticate_token(session: Session, token: str, *, now: datetime | None = N
     # Touch at most once a minute so reads do not turn into writes on every request.
     if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
         row.last_used_at = now
-        session.commit()
     return row
 
 
 def revoke_token(session: Session, row: ApiToken) -> None:
     """Revoke a token (log out)."""
     row.revoked_at = utcnow()
-    session.commit()
+    session.flush()
 
 
 def create_user(session: Session, username: str, password: str, role: str, *,
@@ -132,7 +131,7 @@ def create_user(session: Session, username: str, password: str, role: str, *,
         user.buildings = list(session.scalars(select(Building).where(
             Building.id.in_(building_ids))))
     session.add(user)
-    session.commit()
+    session.flush()
     return user
 
 

@@ -16,10 +16,12 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 
+from schemas.reports import FINAL_STATUSES
 from server.models import Report, Role
 from server.services import cases
 from server.services.access import Access
 from server.services.escalation import escalate_overdue, overdue_clause
+from server.services.scopes import report_grid_scope
 
 __all__ = ["queue_clause", "mine_clause", "my_queue", "QUEUES"]
 
@@ -37,10 +39,10 @@ def queue_clause(access: Access, now: datetime) -> ColumnElement[bool]:
             return false()
         return and_(Report.status == "dispatched", Report.department_id == user.department_id)
     if role is R.SUPERVISOR:
-        return and_(Report.status == "handled", access.grid_clause(Report.grid_id))
+        return and_(Report.status == "handled", report_grid_scope(access))
     if role is R.SECRETARY:
-        return and_(overdue_clause(now), access.grid_clause(Report.grid_id))
-    return and_(Report.reporter_id == user.id, Report.status.not_in(("closed", "rejected")))
+        return and_(overdue_clause(now), report_grid_scope(access))
+    return and_(Report.reporter_id == user.id, Report.status.not_in(FINAL_STATUSES))
 
 
 def mine_clause(access: Access, *, now: datetime | None = None,

@@ -37,11 +37,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from server.models import CaseStep, Community, Department, Grid, Report, Role
+from server.models import CaseStep, Community, Department, Grid, Report
+from server.services import cases
 from server.services.access import Access
 from server.services.case_timeline import STAGE_OF_STATUS, STAGES
+from server.services.scopes import stats_scope
 
-__all__ = ["LOCAL_TZ", "day_range", "stats_scope", "community_clause", "figures",
+__all__ = ["LOCAL_TZ", "day_range", "community_clause", "figures",
            "grouped_figures", "department_ranking", "stage_times", "percentile",
            "case_stats", "rate"]
 
@@ -55,18 +57,6 @@ def day_range(first: date, last: date) -> tuple[datetime, datetime]:
     start = datetime.combine(first, time(0), tzinfo=LOCAL_TZ)
     end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=LOCAL_TZ)
     return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
-
-
-def stats_scope(access: Access | None) -> ColumnElement[bool]:
-    """SQL: the reports whose figures this user may see (a secretary: their community).
-
-    ``None`` is the command line, which sees everything.
-    """
-    if access is None or access.everywhere:
-        return true()
-    if access.role is Role.SECRETARY and access.user.community_id is not None:
-        return Report.community_id == access.user.community_id
-    return false()
 
 
 def community_clause(session: Session, code: str | None) -> ColumnElement[bool]:
@@ -208,8 +198,6 @@ def stage_times(session: Session, where: ColumnElement[bool],
 def case_stats(session: Session, access: Access | None, *, first: date, last: date,
                community: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """The figures of the reports made from ``first`` to ``last`` (local days, included)."""
-    from server.services import cases
-
     start, end = day_range(first, last)
     as_of = now or cases.now()
     where = and_(stats_scope(access), community_clause(session, community),

@@ -15,10 +15,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from schemas.reports import FINAL_STATUSES
 from server.models import CaseStep, Department, Report, User
 from server.services import cases
 from server.services.access import Access
 from server.services.escalation import is_overdue
+from server.services.reports import get_report
 
 __all__ = ["STAGES", "STAGE_OF_STATUS", "build_timeline", "step_views", "format_duration",
            "case_view"]
@@ -31,7 +33,6 @@ STAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("close", "结案", ("verified",)),
 )
 STAGE_OF_STATUS = {status: stage for stage, _zh, statuses in STAGES for status in statuses}
-_FINAL = ("closed", "rejected")
 
 
 def format_duration(seconds: float) -> str:
@@ -114,7 +115,7 @@ def _intervals(report: Report, steps: list[CaseStep],
     for step in steps:
         out.append((step.from_status, entered, step.at, (step.at - entered).total_seconds()))
         entered, state = step.at, step.to_status
-    if state not in _FINAL:
+    if state not in FINAL_STATUSES:
         out.append((state, entered, None, max((now - entered).total_seconds(), 0.0)))
     return out
 
@@ -140,8 +141,6 @@ def _stages(intervals: list[tuple[str, datetime, datetime | None, float]],
 def build_timeline(session: Session, access: Access, report_id: int, *,
                    now: datetime | None = None) -> dict[str, Any]:
     """The timeline of a case the user may read (404 otherwise)."""
-    from server.services.reports import get_report
-
     report = get_report(session, access, report_id)
     when = now or cases.now()
     steps = list(session.scalars(select(CaseStep).where(

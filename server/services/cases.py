@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from schemas.cases import CASE_ACTIONS
 from server.errors import (
     ConflictError,
     DependencyMissingError,
@@ -33,6 +34,8 @@ from server.models.types import utcnow
 from server.services.access import Access
 from server.services.audit import audit
 from server.services.idempotency import body_digest, find_replay
+from server.services.scopes import require_case_reach
+from server.transactions import after_commit
 
 __all__ = ["TRANSITIONS", "ACTIONS", "ESCALATE", "DEADLINE_STATUSES", "now", "transition",
            "allowed_actions", "actions_for_role", "get_case", "next_seq",
@@ -54,7 +57,8 @@ TRANSITIONS: dict[tuple[str, str], tuple[str, frozenset[Role]]] = {
     ("handled", "fail_verify"): ("dispatched", _SUPERVISOR),  # 核查不通过, back to the dept
     ("verified", "close"): ("closed", _COMMAND),  # 结案
 }
-ACTIONS = tuple(dict.fromkeys(action for _state, action in TRANSITIONS))
+ACTIONS = CASE_ACTIONS  # the moves the wire names (schemas.cases): the table makes each
+assert set(ACTIONS) == {action for _state, action in TRANSITIONS}, "the wire's moves, no other"
 ESCALATE = "escalate"  # the system's own step when a deadline passes; not a user move
 # States in which a deadline runs: from dispatch until the case is closed (按期结案).
 DEADLINE_STATUSES = ("dispatched", "handled", "verified")
@@ -112,15 +116,6 @@ def _check_move(access: Access, report: Report, action: str) -> str:
         raise _conflict(report, f"Case {report.id} is {report.status}: it cannot take "
                                 f"'{action}'. Allowed now: {', '.join(allowed) or 'nothing'}.")
     return move[0]
-
-
-def _check_geography(access: Access, report: Report) -> None:
-    if access.role is R.DEPARTMENT:
-        if access.user.department_id is None or report.department_id != access.user.department_id:
-            raise ForbiddenError(f"Case {report.id} is not dispatched to your department.",
-                                 slug="not_your_case")
-    elif not access.sees_grid(report.grid_id):
-        raise ForbiddenError(f"Case {report.id} is outside your grids.", slug="not_your_case")
 
 
 def _invalid(field: str, message: str) -> UnprocessableError:
@@ -284,13 +279,9 @@ _RULES: dict[str, Callable[[Session, Report, Mapping[str, Any], datetime], Apply
 assert set(_RULES) == set(ACTIONS), "every move in the table needs a rule"
 
 
-def _before_write() -> None:
-    """Called between the checks and the write; tests use it to line up racing moves."""
-
-
 def transition(session: Session, access: Access, report_id: int, body: Mapping[str, Any],
                *, at: datetime | None = None) -> tuple[CaseStep, bool]:
-    """Make one move on a case and commit it with its step (and webhook delivery).
+    """Make one move on a case with its step (and webhook delivery), in a savepoint.
 
     Args:
         body: the loaded TransitionSchema: action, note, department, photo_ids, location,
@@ -320,7 +311,7 @@ def transition(session: Session, access: Access, report_id: int, body: Mapping[s
                                 f"{expected}, now {report.version}); reload it.",
                         slug="stale_version")
     to_status = _check_move(access, report, action)
-    _check_geography(access, report)
+    require_case_reach(access, report)
     when = at or now()
     apply = _RULES[action](session, report, body, when)
     step = CaseStep(report_id=report.id, seq=next_seq(session, report.id), action=action,
@@ -328,29 +319,27 @@ def transition(session: Session, access: Access, report_id: int, body: Mapping[s
                     actor_role=access.role.value, at=when,
                     note=(body.get("note") or "").strip(), photo_ids=[],
                     client_uuid=key, body_sha256=digest)
-    apply(report, step)
-    report.status = to_status
-    _before_write()
     try:
-        session.flush()  # UPDATE report ... WHERE version = <the version we read>
-        session.add(step)
-        session.flush()
-        queued = webhooks.enqueue(session, report, step)
-        audit(session, access.user, f"case_{action}", "report", report.id, step=step.seq)
-        session.commit()
+        with session.begin_nested():
+            apply(report, step)
+            report.status = to_status
+            session.flush()  # UPDATE report ... WHERE version = <the version we read>
+            session.add(step)
+            session.flush()
+            queued = webhooks.enqueue(session, report, step)
+            audit(session, access.user, f"case_{action}", "report", report.id, step=step.seq)
     except (StaleDataError, IntegrityError) as exc:
-        session.rollback()
         if key and digest:  # the same move sent twice at once: answer the one that won
             twin = find_replay(session, CaseStep, key, digest)
             if twin is not None:
                 return twin, False
         if isinstance(exc, IntegrityError) and "case_step" not in str(exc.orig):
             raise  # not the (report, seq) guard: a real fault, not a race
-        fresh = session.get(Report, report_id)
+        fresh = session.get(Report, report_id, populate_existing=True)
         assert fresh is not None
         raise _conflict(fresh, f"Someone else moved case {report_id} at the same time; it "
                                f"is now {fresh.status}. Reload it.",
                         slug="concurrent_transition") from exc
     if queued:
-        webhooks.notify()
+        after_commit(session, webhooks.notify)
     return step, True

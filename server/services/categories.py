@@ -57,7 +57,7 @@ def _seed_if_empty(session: Session) -> None:
     # A fresh install has the defaults without a setup step; they are written on first use.
     if not session.scalar(select(exists().where(Category.code.is_not(None)))):
         ensure_default_categories(session)
-        session.commit()
+        session.flush()
 
 
 def list_categories(session: Session, *, include_retired: bool = False) -> list[Category]:
@@ -111,7 +111,7 @@ def add_category(session: Session, actor: User, data: Mapping[str, Any]) -> Cate
     except IntegrityError as exc:
         raise ConflictError(f"A category with code {data['code']} exists already.") from exc
     audit(session, actor, "category_add", "category", category.code, **dict(data))
-    session.commit()
+    session.flush()
     return category
 
 
@@ -123,5 +123,5 @@ def update_category(session: Session, actor: User, code: str,
         if key in changes:
             setattr(category, key, changes[key])
     audit(session, actor, "category_update", "category", code, **dict(changes))
-    session.commit()
+    session.flush()
     return category

@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from server.errors import NotFoundError, UnprocessableError
-from server.models import Community, Grid, Household, Role, User, Visit, user_grids
+from server.errors import UnprocessableError
+from server.models import Household, Role, User, Visit, user_grids
 from server.services.access import Access
+from server.services.scopes import grids_in_scope
 
-__all__ = ["to_instant", "coverage_window", "coverage", "scope_grids"]
+__all__ = ["to_instant", "coverage_window", "coverage"]
 
 
 def to_instant(value: date | datetime | None, timezone: str) -> datetime | None:
@@ -39,23 +40,6 @@ def coverage_window(start: date | datetime | None, end: date | datetime | None,
         raise UnprocessableError("The window is empty: from must be before to.",
                                  errors={"from": ["Must be before to."]})
     return start_at.astimezone(UTC), end_at.astimezone(UTC)
-
-
-def scope_grids(session: Session, access: Access, community: str | None,
-                grid: str | None) -> list[Grid]:
-    """The grids a coverage question covers: the user's, narrowed to a community or grid."""
-    query = select(Grid).where(access.grid_clause(Grid.id)).order_by(Grid.code)
-    if community:
-        if session.scalar(select(Community.id).where(Community.code == community)) is None:
-            raise NotFoundError(f"No community with code {community}.")
-        query = query.join(Community).where(Community.code == community)
-    if grid:
-        found = session.scalar(select(Grid).where(Grid.code == grid))
-        if found is None:
-            raise NotFoundError(f"No grid with code {grid}.")
-        access.require_grid(found.id, "grid")
-        query = query.where(Grid.id == found.id)
-    return list(session.scalars(query))
 
 
 def _ratio(part: int, whole: int, scale: float, digits: int) -> float | None:
@@ -127,7 +111,7 @@ def _worker_rows(session: Session, grid_ids: list[int], start: datetime, end: da
 def coverage(session: Session, access: Access, *, community: str | None, grid: str | None,
              start: datetime, end: datetime, now: datetime) -> dict[str, Any]:
     """Coverage per grid, per worker and in total for the grids in scope."""
-    grids = scope_grids(session, access, community, grid)
+    grids = grids_in_scope(session, access, community, grid)
     grid_ids = [g.id for g in grids]
     households, visits = _grid_rows(session, grid_ids, start, end, now) if grids else ({}, {})
     rows = []

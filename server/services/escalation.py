@@ -17,6 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from server.models import CaseStep, Report
 from server.services import cases
+from server.transactions import after_commit
 
 __all__ = ["overdue_clause", "is_overdue", "escalate_overdue"]
 
@@ -36,34 +37,33 @@ def is_overdue(report: Report, now: datetime) -> bool:
 
 
 def _escalate_one(session: Session, report_id: int, when: datetime) -> bool:
-    """Escalate one case in its own transaction; False if it moved on meanwhile."""
+    """Escalate one case in a savepoint of its own; False if it moved on meanwhile."""
     from server.services import webhooks
 
     report = session.get(Report, report_id, populate_existing=True)
     if (report is None or report.status != "dispatched" or report.escalated_at is not None
             or report.deadline_at is None or report.deadline_at >= when):
-        session.rollback()
         return False
     seq = cases.next_seq(session, report.id)
     overdue_h = (when - report.deadline_at).total_seconds() / 3600
-    report.escalated_at = when
     try:
-        session.flush()  # the version check: a department's reply meanwhile wins
-        step = CaseStep(report_id=report.id, seq=seq, action=cases.ESCALATE,
-                        from_status=report.status, to_status=report.status, actor_id=None,
-                        actor_role=SYSTEM_ROLE, at=when, department_id=report.department_id,
-                        deadline_at=report.deadline_at, photo_ids=[],
-                        note=f"超期 {overdue_h:.1f} h: the deadline "
-                             f"{report.deadline_at.isoformat()} has passed.")
-        session.add(step)
-        session.flush()
-        queued = webhooks.enqueue(session, report, step)
-        session.commit()
+        with session.begin_nested():
+            report.escalated_at = when
+            session.flush()  # the version check: a department's reply meanwhile wins
+            step = CaseStep(report_id=report.id, seq=seq, action=cases.ESCALATE,
+                            from_status=report.status, to_status=report.status,
+                            actor_id=None, actor_role=SYSTEM_ROLE, at=when,
+                            department_id=report.department_id,
+                            deadline_at=report.deadline_at, photo_ids=[],
+                            note=f"超期 {overdue_h:.1f} h: the deadline "
+                                 f"{report.deadline_at.isoformat()} has passed.")
+            session.add(step)
+            session.flush()
+            queued = webhooks.enqueue(session, report, step)
     except (StaleDataError, IntegrityError):
-        session.rollback()
         return False
     if queued:
-        webhooks.notify()
+        after_commit(session, webhooks.notify)
     return True
 
 
@@ -77,5 +77,4 @@ def escalate_overdue(session: Session, *, now: datetime | None = None,
     ).order_by(Report.deadline_at).limit(limit)))
     if not ids:
         return []
-    session.commit()
     return [rid for rid in ids if _escalate_one(session, rid, when)]

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from server.crypto import field_cipher
 from server.models import Household
+from server.transactions import unit_of_work
 
 __all__ = ["rotate_field_keys"]
 
@@ -25,10 +26,10 @@ def rotate_field_keys(session: Session, *, batch: int = 1000) -> int:
             .where(Household.id > last_id).order_by(Household.id).limit(batch)).all()
         if not rows:
             return done
-        for household_id, phone, id_number in rows:
-            # Writing the plain values back encrypts them under the newest key.
-            session.execute(update(Household).where(Household.id == household_id).values(
-                phone=phone, id_number=id_number, phone_hash=cipher.lookup_hash(phone)))
-        session.commit()
+        with unit_of_work(session):  # a slice at a time: the server keeps running meanwhile
+            for household_id, phone, id_number in rows:
+                # Writing the plain values back encrypts them under the newest key.
+                session.execute(update(Household).where(Household.id == household_id).values(
+                    phone=phone, id_number=id_number, phone_hash=cipher.lookup_hash(phone)))
         done += len(rows)
         last_id = rows[-1][0]

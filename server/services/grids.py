@@ -56,7 +56,7 @@ def import_grids(session: Session, community_code: str, collection: Any) -> Impo
             for key, value in values.items():
                 setattr(grid, key, value)
             result.updated.append(feature.code)
-    session.commit()
+    session.flush()
     _cache.clear()
     return result
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schemas.households import PHONE_PATTERN, id_number_is_valid
-from server.errors import ForbiddenError, UnprocessableError
+from server.errors import UnprocessableError
 from server.geo import CRS, to_wgs84
 from server.models import Building, Community, Household, User
 from server.models.households import SENSITIVE_TAGS
@@ -36,9 +36,10 @@ from server.services.household_sheets import (
 )
 from server.services.households import default_code, ordered_tags, sync_ribbon_tag
 from server.services.privacy import mask_id_number, mask_phone, visible_tags
+from server.services.scopes import household_scope, require_community_registry
 from server.services.visit_policy import apply_schedule, intervals_for, open_ribbons
 
-__all__ = ["ImportResult", "import_households", "export_households", "check_import_access"]
+__all__ = ["ImportResult", "import_households", "export_households"]
 
 _PHONE = re.compile(PHONE_PATTERN)
 _OPTIONAL = ("unit", "notes", "phone", "id_number", "members", "tags")
@@ -193,15 +194,6 @@ def _changes(household: Household, values: dict[str, Any], sees: bool,
     return diff
 
 
-def check_import_access(access: Access | None, community: Community) -> None:
-    """A secretary imports into their own community only; admins (and the CLI) anywhere."""
-    if access is None or access.everywhere:
-        return
-    access.require("households.import")
-    if access.user.community_id != community.id:
-        raise ForbiddenError("You may import households only into your own community.")
-
-
 def _plan(session: Session, community: Community, data: bytes, crs: CRS,
           access: Access | None, result: ImportResult) -> list[tuple[dict[str, Any],
                                                                    Household | None]]:
@@ -251,7 +243,7 @@ def import_households(session: Session, community: Community, data: bytes, *,
                       user: User | None, access: Access | None, crs: CRS = "wgs84",
                       dry_run: bool = False) -> ImportResult:
     """Check a CSV/XLSX household list and (unless a dry run) upsert it; 422 on problems."""
-    check_import_access(access, community)
+    require_community_registry(access, community)
     result = ImportResult(dry_run=dry_run)
     plan = _plan(session, community, data, crs, access, result)
     if result.problems and not dry_run:
@@ -284,7 +276,7 @@ def import_households(session: Session, community: Community, data: bytes, *,
         sync_ribbon_tag(session, household, user, now)
     audit(session, user, "households_import", "community", community.code,
           created=result.created, updated=result.updated, unchanged=result.unchanged)
-    session.commit()
+    session.flush()
     return result
 
 
@@ -295,7 +287,7 @@ def export_households(session: Session, community: Community, fmt: str, *,
         Building, Building.id == Household.building_id)
         .where(Household.community_id == community.id).order_by(Household.code))
     if access is not None:
-        query = query.where(access.grid_clause(Household.grid_id))
+        query = query.where(household_scope(access))
     rows, count = [], 0
     for household, building_code in session.execute(query):
         sees = access is None or access.sees_sensitive(household.grid_id)
@@ -309,5 +301,5 @@ def export_households(session: Session, community: Community, fmt: str, *,
         count += 1
     audit(session, user, "households_export", "community", community.code, rows=count,
           format=fmt)
-    session.commit()
+    session.flush()
     return write_xlsx(rows) if fmt == "xlsx" else write_csv(rows)

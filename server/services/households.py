@@ -22,6 +22,12 @@ from server.services.access import Access
 from server.services.audit import audit
 from server.services.grids import locate_grid
 from server.services.idempotency import body_digest, create_once, find_replay
+from server.services.scopes import (
+    household_scope,
+    require_household_place,
+    require_household_reach,
+    sees_household,
+)
 from server.services.visit_policy import apply_schedule
 
 __all__ = ["Placement", "place", "default_code", "create_household", "get_household",
@@ -94,7 +100,7 @@ def create_household(session: Session, access: Access, body: dict[str, Any],
     if replay is not None:
         return replay, False
     spot = place(session, body["building_id"], body["location"])
-    access.require_grid(spot.grid_id, "household")
+    require_household_place(access, spot.grid_id)
     code = body["code"] or default_code(spot.building.code if spot.building else None,
                                         body["unit"], body["door"])
     _check_code_free(session, spot.community_id, code)
@@ -126,7 +132,7 @@ def create_household(session: Session, access: Access, body: dict[str, Any],
                             slug="household_code_taken") from exc
     if created:
         audit(session, access.user, "household_create", "household", household.id)
-    session.commit()
+    session.flush()
     return household, created
 
 
@@ -137,8 +143,7 @@ def get_household(session: Session, access: Access, household_id: int) -> Househ
     a 403 would tell a neighbouring grid's worker that the household exists.
     """
     household = session.get(Household, household_id)
-    if (household is None or not access.sees_grid(household.grid_id)
-            or not access.sees_building(household.building_id)):
+    if household is None or not sees_household(access, household):
         raise NotFoundError(f"No household {household_id} in your scope.")
     return household
 
@@ -168,8 +173,7 @@ def status_clause(statuses: Iterable[str], now: datetime) -> ColumnElement[bool]
 def household_query(session: Session, access: Access, args: Mapping[str, Any],
                     now: datetime) -> Select[Any]:
     """The households the reader may list, filtered by community, grid, building, tag, status."""
-    query = select(Household).where(access.grid_clause(Household.grid_id),
-                                    access.building_clause(Household.building_id))
+    query = select(Household).where(household_scope(access))
     if args.get("community"):
         query = query.join(Community, Community.id == Household.community_id).where(
             Community.code == args["community"])
@@ -196,7 +200,7 @@ def lookup_by_phone(session: Session, access: Access, phone: str) -> list[Househ
     if not access.has("households.sensitive"):
         raise ForbiddenError(f"A {access.role.value} may not look households up by phone.")
     query = (select(Household).where(Household.phone_hash == lookup_hash(phone),
-                                     access.grid_clause(Household.grid_id))
+                                     household_scope(access))
              .order_by(Household.id).limit(50))
     return list(session.scalars(query))
 
@@ -211,7 +215,7 @@ def update_household(session: Session, access: Access, household: Household,
     if "building_id" in changes or "location" in changes:
         spot = place(session, changes.get("building_id", household.building_id),
                      changes.get("location"))
-        access.require_grid(spot.grid_id, "household")
+        require_household_place(access, spot.grid_id)
         if spot.community_id != household.community_id:
             raise UnprocessableError("A household cannot move to another community.",
                                      errors={"building_id": ["In another community."]})
@@ -233,7 +237,7 @@ def update_household(session: Session, access: Access, household: Household,
     apply_schedule(session, household)
     audit(session, access.user, "household_update", "household", household.id,
           fields=sorted(changes))
-    session.commit()
+    session.flush()
     return household
 
 
@@ -257,8 +261,7 @@ def sync_ribbon_tag(session: Session, household: Household, user: User | None,
 def raise_yellow_ribbon(session: Session, access: Access, household: Household, note: str,
                         ) -> tuple[YellowRibbonRequest, bool]:
     """Open a yellow-ribbon request (or return the open one); the household becomes due."""
-    if not access.sees_building(household.building_id):
-        raise ForbiddenError("This household is not in your buildings.")
+    require_household_reach(access, household)
     current = session.scalar(select(YellowRibbonRequest).where(
         YellowRibbonRequest.household_id == household.id,
         YellowRibbonRequest.closed_at.is_(None)).order_by(YellowRibbonRequest.raised_at))
@@ -271,7 +274,7 @@ def raise_yellow_ribbon(session: Session, access: Access, household: Household, 
     session.flush()
     apply_schedule(session, household)
     audit(session, access.user, "yellow_ribbon_raise", "household", household.id)
-    session.commit()
+    session.flush()
     return request, True
 
 

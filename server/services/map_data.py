@@ -11,14 +11,21 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, case, cast, false, func, literal, select
+from sqlalchemy import Integer, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from server.errors import UnprocessableError
 from server.models import Building, Grid, Household, Role, User, Visit, user_grids
 from server.services.access import Access
 from server.services.households import status_clause, tag_clause
-from server.services.visits import visit_query, visit_scope_clause
+from server.services.scopes import (
+    building_scope,
+    grid_scope,
+    household_scope,
+    visit_scope,
+    worker_scope,
+)
+from server.services.visits import visit_query
 
 __all__ = ["BBox", "cell_degrees", "household_view", "buildings_in_view", "visits_in_view",
            "worker_day", "map_workers", "day_bounds", "default_period", "grid_extent"]
@@ -53,10 +60,10 @@ def _cell(session: Session, column: Any, offset: float, cell: float) -> Any:
     return cast(value, Integer)  # SQLite truncates; the shift keeps values positive
 
 
-def _scope(access: Access, bbox: BBox, grid_code: str | None) -> list[Any]:
+def _in_view(access: Access, bbox: BBox, grid_code: str | None) -> list[Any]:
+    """SQL: the households in scope, in ``bbox`` (and in the grid ``grid_code``)."""
     south, west, north, east = bbox
-    clauses = [access.grid_clause(Household.grid_id),
-               access.building_clause(Household.building_id),
+    clauses = [household_scope(access),
                Household.lat.between(south, north), Household.lon.between(west, east)]
     if grid_code:
         clauses.append(Household.grid_id == select(Grid.id).where(
@@ -75,7 +82,7 @@ def _visited_subquery(access: Access, start: datetime, end: datetime, now: datet
                 .where(Household.last_met_at >= start, Household.last_met_at < end)
                 .subquery("visited"))
     return (select(Visit.household_id.label("household_id"))
-            .where(visit_scope_clause(access), Visit.outcome == "met",
+            .where(visit_scope(access), Visit.outcome == "met",
                    Visit.visited_at >= start, Visit.visited_at < end)
             .group_by(Visit.household_id).subquery("visited"))
 
@@ -104,7 +111,7 @@ def _clusters(session: Session, access: Access, bbox: BBox, grid_code: str | Non
                     *_count_columns(session, now, visited))
              .select_from(Household)
              .outerjoin(visited, visited.c.household_id == Household.id)
-             .where(*_scope(access, bbox, grid_code)).group_by(gx, gy))
+             .where(*_in_view(access, bbox, grid_code)).group_by(gx, gy))
     return [{"lat": float(r.lat), "lon": float(r.lon), "count": int(r.n),
              **{k: int(getattr(r, k)) for k in _COUNT_KEYS}}
             for r in session.execute(query)]
@@ -123,7 +130,7 @@ def _points(session: Session, access: Access, bbox: BBox, grid_code: str | None,
              .select_from(Household)
              .outerjoin(Building, Building.id == Household.building_id)
              .outerjoin(visited, visited.c.household_id == Household.id)
-             .where(*_scope(access, bbox, grid_code)).order_by(Household.id).limit(limit))
+             .where(*_in_view(access, bbox, grid_code)).order_by(Household.id).limit(limit))
     return [{"id": r.id, "lat": r.lat, "lon": r.lon, "grid_id": r.grid_id,
              "status": r.status, "ribbon": bool(r.ribbon), "visited": bool(r.visited),
              "label": " · ".join(p for p in (r.building, r.unit, r.door) if p)}
@@ -163,7 +170,7 @@ def buildings_in_view(session: Session, access: Access, bbox: BBox) -> list[dict
               .subquery("counts"))
     query = (select(Building, func.coalesce(counts.c.n, 0))
              .outerjoin(counts, counts.c.building_id == Building.id)
-             .where(access.grid_clause(Building.grid_id), access.building_clause(Building.id),
+             .where(building_scope(access),
                     Building.lat.between(south, north), Building.lon.between(west, east))
              .order_by(Building.code).limit(5000))
     return [{"id": b.id, "code": b.code, "name": b.name, "lat": b.lat, "lon": b.lon,
@@ -231,7 +238,7 @@ def map_workers(session: Session, access: Access) -> list[dict[str, Any]]:
         .join(user_grids, user_grids.c.user_id == User.id)
         .join(Grid, Grid.id == user_grids.c.grid_id)
         .where(User.active, User.role == Role.GRID_WORKER.value,
-               access.grid_clause(Grid.id) if access.building_ids is None else false())
+               worker_scope(access))
         .order_by(User.display_name, User.id, Grid.code))
     workers: dict[int, dict[str, Any]] = {}
     for uid, name, role, grid in rows:
@@ -245,5 +252,5 @@ def grid_extent(session: Session, access: Access) -> BBox | None:
     """The box around the reader's grids (south, west, north, east), for the first view."""
     row = session.execute(select(func.min(Grid.min_lat), func.min(Grid.min_lon),
                                  func.max(Grid.max_lat), func.max(Grid.max_lon))
-                          .where(access.grid_clause(Grid.id))).one()
+                          .where(grid_scope(access))).one()
     return None if row[0] is None else (row[0], row[1], row[2], row[3])

@@ -12,15 +12,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from schemas.reports import FINAL_STATUSES
 from server.models import Category, Department, Grid, Report
 from server.services import coverage as coverage_service
 from server.services.access import Access
 from server.services.escalation import is_overdue, overdue_clause
 from server.services.reports import report_query
+from server.services.scopes import grids_in_scope
 
-__all__ = ["grid_features", "case_features", "CLOSED_STATUSES", "MAX_CASES"]
+__all__ = ["grid_features", "case_features", "MAX_CASES"]
 
-CLOSED_STATUSES = ("closed", "rejected")
 MAX_CASES = 3000
 
 
@@ -41,7 +42,7 @@ def _feature(grid: Grid, figures: dict[str, Any] | None) -> dict[str, Any]:
 def grid_features(session: Session, access: Access, start: datetime, end: datetime,
                   now: datetime) -> dict[str, Any]:
     """The reader's grids as GeoJSON, with coverage for ``[start, end)`` when they may see it."""
-    grids = coverage_service.scope_grids(session, access, None, None)
+    grids = grids_in_scope(session, access, None, None)
     figures: dict[int, dict[str, Any]] = {}
     if grids and access.has("stats.coverage"):
         answer = coverage_service.coverage(session, access, community=None, grid=None,
@@ -56,7 +57,7 @@ def case_features(session: Session, access: Access, *, bbox: Any, open_only: boo
     """Cases in scope (and in ``bbox``) as GeoJSON points, newest first, overdue marked."""
     query = report_query(access, {"bbox": bbox})
     if open_only:
-        query = query.where(Report.status.not_in(CLOSED_STATUSES))
+        query = query.where(Report.status.not_in(FINAL_STATUSES))
     if overdue_only:
         query = query.where(overdue_clause(now))
     reports = list(session.scalars(query.order_by(Report.id.desc()).limit(MAX_CASES)))

@@ -17,7 +17,7 @@ def create_community(session: Session, code: str, name: str) -> Community:
         raise ConflictError(f"A community with code {code} exists already.")
     community = Community(code=code, name=name)
     session.add(community)
-    session.commit()
+    session.flush()
     return community
 
 
@@ -28,7 +28,7 @@ def create_department(session: Session, code: str, name: str,
         raise ConflictError(f"A department with code {code} exists already.")
     department = Department(code=code, name=name, webhook_url=webhook_url)
     session.add(department)
-    session.commit()
+    session.flush()
     return department
 
 

@@ -1,4 +1,4 @@
-"""Photos: turn a received file into a stored, checked photo, and decide who may see it.
+"""Photos: turn a received file into a stored, checked photo, and serve it to whoever may see it.
 
 A photo's id is the client's UUID, so a report captured offline names its photos before any
 byte is uploaded. The same id with the same bytes is a replay; with other bytes, a conflict.
@@ -9,29 +9,26 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import String, cast, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError, ConflictError, NotFoundError
-from server.models import CaseStep, Photo, Report, User, report_photos
+from server.models import Photo, User
 from server.services.access import Access
+from server.services.scopes import sees_photo
 from server.storage import PhotoInfo, PhotoRejectedError, PhotoStore, receive_stream, store_photo
 
-__all__ = ["PHOTO_VIEW_CHECKS", "photo_store", "photo_problem", "accept_photo",
-           "receive_to_temp", "can_view_photo", "visible_photo", "photo_file",
-           "exif_time_utc"]
+__all__ = ["photo_store", "photo_problem", "accept_photo", "receive_to_temp",
+           "visible_photo", "photo_file", "exif_time_utc"]
 
 log = logging.getLogger(__name__)
-
-PhotoViewCheck = Callable[[Session, Access, Photo], bool]
 
 
 def _config(config: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -93,7 +90,7 @@ def accept_photo(session: Session, user: User, src: Path, sha256: str, *,
 
     Returns (photo, created): created is False for a replay (same id, same bytes, same
     uploader). Raises the problem for a rejected file (nothing is left behind) and 409 for
-    the same id with other bytes. Commits.
+    the same id with other bytes.
     """
     cfg = _config(config)
     photo_id = client_uuid or str(uuid.uuid4())
@@ -111,7 +108,6 @@ def accept_photo(session: Session, user: User, src: Path, sha256: str, *,
         return _record(session, _new_row(photo_id, info, user, filename, str(cfg["TIMEZONE"])),
                        user, sha256)
     except BaseException:
-        session.rollback()
         # Bytes that were not here before and that no row names must not stay (the same bytes
         # racing in under another id at this very moment would lose them: a rare, loud 404).
         if fresh:
@@ -132,7 +128,6 @@ def _record(session: Session, photo: Photo, user: User, sha256: str) -> tuple[Ph
         if existing is None:
             raise
         return _replay(existing, user, sha256), False
-    session.commit()
     return photo, True
 
 
@@ -151,50 +146,10 @@ def receive_to_temp(stream: BinaryIO,
     return tmp, sha256
 
 
-def _seen_through_reports(session: Session, access: Access, photo: Photo) -> bool:
-    from server.services.reports import report_scope_clause
-
-    query = (select(Report.id).join(report_photos, report_photos.c.report_id == Report.id)
-             .where(report_photos.c.photo_id == photo.id, report_scope_clause(access))
-             .limit(1))
-    return session.scalar(query) is not None
-
-
-def _seen_through_case_steps(session: Session, access: Access, photo: Photo) -> bool:
-    """After-photos (回告) and failed-verification photos are listed on the case's steps."""
-    from server.services.reports import report_scope_clause
-
-    # photo_ids is a JSON list of UUIDs; a quoted UUID cannot match anything but itself.
-    needle = f'%"{photo.id}"%'
-    query = (select(Report.id).join(CaseStep, CaseStep.report_id == Report.id)
-             .where(cast(CaseStep.photo_ids, String).like(needle), report_scope_clause(access))
-             .limit(1))
-    return session.scalar(query) is not None
-
-
-def _seen_through_visits(session: Session, access: Access, photo: Photo) -> bool:
-    from server.services.visits import seen_through_visits
-
-    return seen_through_visits(session, access, photo)
-
-
-# Who may see a photo besides its uploader: each check answers for one kind of record that
-# uses photos (a report, a case step, a visit).
-PHOTO_VIEW_CHECKS: list[PhotoViewCheck] = [
-    _seen_through_reports, _seen_through_case_steps, _seen_through_visits]
-
-
-def can_view_photo(session: Session, access: Access, photo: Photo) -> bool:
-    """Whether the user may see the photo: they uploaded it, or may see a record using it."""
-    if photo.uploaded_by_id == access.user.id or access.everywhere:
-        return True
-    return any(check(session, access, photo) for check in PHOTO_VIEW_CHECKS)
-
-
 def visible_photo(session: Session, access: Access, photo_id: str) -> Photo:
     """The photo ``photo_id`` if this user may see it; 404 otherwise (existence is not told)."""
     photo = session.get(Photo, photo_id)
-    if photo is None or not can_view_photo(session, access, photo):
+    if photo is None or not sees_photo(session, access, photo):
         raise NotFoundError(f"No photo {photo_id} in your scope.")
     return photo
 

@@ -19,9 +19,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Select, insert, or_, select, true
+from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
+from schemas.reports import OPEN_STATUSES, REPORT_FLAGS
 from server.errors import (
     ConflictError,
     DependencyMissingError,
@@ -29,53 +30,27 @@ from server.errors import (
     UnprocessableError,
 )
 from server.geo import bbox_around, distance_m, to_wgs84
-from server.models import CaseStep, Grid, Photo, Report, Role, User, report_photos
+from server.models import Grid, Photo, Report, User, report_photos
 from server.models.types import utcnow
 from server.services.access import Access
+from server.services.case_queues import mine_clause
 from server.services.categories import active_category
 from server.services.grids import locate_grid
 from server.services.idempotency import body_digest, create_once, find_replay
 from server.services.paging import paginate
+from server.services.scopes import report_scope, sees_photo
 
-__all__ = ["OPEN_STATUSES", "FLAGS", "report_scope_clause", "create_report", "get_report",
-           "report_query", "list_reports"]
-
-# A report still waiting for someone: anything not rejected or closed.
-OPEN_STATUSES = ("reported", "accepted", "dispatched", "handled", "verified")
-FLAGS = ("outside_grid", "location_mismatch", "stale_photo", "possible_duplicate")
+__all__ = ["create_report", "get_report", "report_query", "list_reports"]
 
 
 def _config(config: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return config if config is not None else current_app.config
 
 
-def report_scope_clause(access: Access) -> ColumnElement[bool]:
-    """A WHERE clause for the reports this user may read.
-
-    The command centre and admins: all. A secretary: their community. Workers, supervisors
-    and building heads: their grids. A department: the cases dispatched to it (now or
-    before). Everyone: the reports they made themselves.
-    """
-    if access.everywhere:
-        return true()
-    user = access.user
-    own = Report.reporter_id == user.id
-    if access.role is Role.DEPARTMENT:
-        if user.department_id is None:
-            return own
-        # A case the department once held (and returned) stays readable to it.
-        held = select(CaseStep.report_id).where(CaseStep.department_id == user.department_id)
-        return or_(own, Report.department_id == user.department_id, Report.id.in_(held))
-    clauses = [own, access.grid_clause(Report.grid_id)]
-    if access.role is Role.SECRETARY and user.community_id is not None:
-        clauses.append(Report.community_id == user.community_id)
-    return or_(*clauses)
-
-
 def get_report(session: Session, access: Access, report_id: int) -> Report:
     """The report ``report_id`` if this user may read it; 404 otherwise."""
     report = session.scalar(select(Report).where(Report.id == report_id,
-                                                 report_scope_clause(access)))
+                                                 report_scope(access)))
     if report is None:
         raise NotFoundError(f"No report {report_id} in your scope.")
     return report
@@ -83,7 +58,7 @@ def get_report(session: Session, access: Access, report_id: int) -> Report:
 
 def report_query(access: Access, args: Mapping[str, Any]) -> Select[Any]:
     """The reports in scope matching the list filters (no order, no limit)."""
-    query = select(Report).where(report_scope_clause(access))
+    query = select(Report).where(report_scope(access))
     if args.get("grid"):
         query = query.where(Report.grid_id == select(Grid.id).where(
             Grid.code == args["grid"]).scalar_subquery())
@@ -99,9 +74,7 @@ def report_query(access: Access, args: Mapping[str, Any]) -> Select[Any]:
     if args.get("until"):
         query = query.where(Report.created_at < args["until"])
     if args.get("queue") == "mine":
-        from server.services.case_queues import mine_clause  # escalates overdue cases first
-
-        query = query.where(mine_clause(access))
+        query = query.where(mine_clause(access))  # escalates overdue cases first
     return query
 
 
@@ -124,8 +97,6 @@ def _home_community(user: User) -> int | None:
 
 
 def _photos_for(session: Session, access: Access, photo_ids: Sequence[str]) -> list[Photo]:
-    from server.services.photos import can_view_photo
-
     found = {p.id: p for p in session.scalars(select(Photo).where(Photo.id.in_(photo_ids)))}
     missing = [pid for pid in photo_ids if pid not in found]
     if missing:
@@ -133,7 +104,7 @@ def _photos_for(session: Session, access: Access, photo_ids: Sequence[str]) -> l
             f"{len(missing)} photo(s) of this report have not been uploaded yet. Upload them, "
             "then send the report again.",
             missing=[{"kind": "photo", "client_uuid": pid} for pid in missing])
-    foreign = [pid for pid in photo_ids if not can_view_photo(session, access, found[pid])]
+    foreign = [pid for pid in photo_ids if not sees_photo(session, access, found[pid])]
     if foreign:
         raise UnprocessableError("A report may only use your own photos.", errors={
             "photo_ids": [f"Photo {pid} was uploaded by someone else." for pid in foreign]})
@@ -219,7 +190,7 @@ def create_report(session: Session, access: Access, body: Mapping[str, Any],
     if duplicate is not None:
         detail["possible_duplicate"] = {"report_id": duplicate[0],
                                         "distance_m": round(duplicate[1], 1)}
-    flags = [flag for flag in FLAGS if flag in detail]
+    flags = [flag for flag in REPORT_FLAGS if flag in detail]
 
     def build() -> Report:
         report = Report(
@@ -240,5 +211,5 @@ def create_report(session: Session, access: Access, body: Mapping[str, Any],
         return report
 
     report, created = create_once(session, Report, body["client_uuid"], digest, build)
-    session.commit()
+    session.flush()
     return report, created

@@ -5,20 +5,20 @@ service code, so it gets exactly the answer that endpoint would give (201, 200 r
 409, 409 dependency_missing, 422, 403). The batch's visits share one ``VisitWriter`` (the
 code behind ``POST /visits``): what they check against is read once for the batch, and the
 households they change are written once, before any other kind of record runs. The batch
-runs on one connection in one database transaction, and the records run in a session joined
-to it with ``join_transaction_mode="create_savepoint"``: each record is its own SAVEPOINT,
-a service's ``session.commit()`` only releases that savepoint, and a failing record rolls
-back to it.
+runs on one connection in one database transaction, which is the batch's boundary (see
+``server.transactions``): the records run in a session joined to it, each in its own
+SAVEPOINT (services flush, never commit), and a failing record rolls back to it.
 One bad record never fails the others, and a batch costs one commit. On SQLite the batch
 takes the write lock when it starts (``BEGIN IMMEDIATE``), since SQLite cannot upgrade a
 reading transaction to a writing one once another writer has committed.
 
 **Changes.** Three streams, each ordered by ``(updated_at, key)``: households of my grids
 (and buildings, for a building head), masked as my role requires by the registry's own
-privacy rules; reports I made or that are (or were) my department's; categories. Nothing is
-ever hard-deleted, and a report never leaves its reader's scope (``can_read_case``), so the
-only deletion is a household that moved out of my grids or buildings: a household of one of
-my communities, changed since my first pull and no longer mine, comes as ``op: delete``.
+privacy rules; reports I made or that are (or were) my department's; categories (the
+scopes are ``feed_household_scope`` and ``feed_report_scope`` in ``server.services.scopes``).
+Nothing is ever hard-deleted, and a report never leaves its reader's feed, so the only
+deletion is a household that moved out of my grids or buildings: a household of one of my
+communities, changed since my first pull and no longer mine, comes as ``op: delete``.
 The cursor holds a position per stream. A row whose transaction commits late can carry an
 ``updated_at`` older than rows already read; so the last page's cursor is wound back to
 ``now - SYNC_CHANGES_LAG_S`` and the next pull sends those seconds again (upserts are
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -39,16 +38,22 @@ from typing import Any
 
 from marshmallow import Schema
 from marshmallow import ValidationError as SchemaError
-from sqlalchemy import ColumnElement, Engine, and_, exists, or_, select, true
+from sqlalchemy import ColumnElement, Engine, and_, or_, select, true
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from server.errors import ApiError, UnprocessableError, problem_for
-from server.models import CaseStep, Category, Grid, Household, Report, Role, User, Visit
+from server.models import Category, Household, Report, User, Visit
 from server.models.types import utcnow
 from server.services.access import Access, access_for
+from server.services.scopes import (
+    feed_household_scope,
+    feed_report_scope,
+    scope_fingerprint,
+    sees_household,
+)
 
-__all__ = ["apply_batch", "changes_since", "record_kinds", "RecordKind", "scope_fingerprint"]
+__all__ = ["apply_batch", "changes_since", "record_kinds", "RecordKind"]
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +127,9 @@ def _apply_one(session: Session, access: Access, kinds: Mapping[str, RecordKind]
     result: dict[str, Any] = {"client_uuid": record["client_uuid"], "kind": record["kind"]}
     try:
         access.require(kind.permission)
-        row, created = kind.create(session, access, _load(schemas[record["kind"]], record))
-        session.commit()  # releases this record's savepoint; the batch commits at the end
+        with session.begin_nested():  # this record's savepoint; the batch commits at the end
+            row, created = kind.create(session, access, _load(schemas[record["kind"]], record))
     except Exception as exc:  # noqa: BLE001 - one record's failure is its own result
-        session.rollback()
         return _failure(result, exc, kind, index, record)
     result.update(status=201 if created else 200, id=row.id, problem=None)
     return result
@@ -154,10 +158,10 @@ class _VisitRun:
                                                     if not isinstance(b, Exception)])
 
     def settle(self) -> None:
-        """Write what the visits so far changed on households, and close their savepoint."""
+        """Write what the visits so far changed on households, outside any record's
+        savepoint, so that no later record's failure can take it back."""
         if self.writer is not None:
             self.writer.flush()
-        self.session.commit()
 
     def apply(self, index: int, record: Mapping[str, Any]) -> dict[str, Any]:
         from server.services.visits import make_need_reports, wants_need_reports
@@ -181,7 +185,6 @@ class _VisitRun:
                 assert visit is not None
                 make_need_reports(self.session, self.access, visit, body)
             except Exception as exc:  # noqa: BLE001 - as POST /visits: the visit stays
-                self.session.rollback()
                 return _failure(result, exc, self.kind, index, record)
         result.update(status=201 if created else 200, id=visit_id, problem=None)
         return result
@@ -204,8 +207,9 @@ def apply_batch(session: Session, user: User, records: list[Mapping[str, Any]],
             # Take the write lock now: a deferred transaction that reads first and writes
             # later fails at once ("database is locked") if another writer got in between.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        work = Session(bind=conn, join_transaction_mode="create_savepoint",
-                       expire_on_commit=False, autoflush=True)
+        # The session joins the batch's transaction and never ends it: each record is a
+        # savepoint of its own (begin_nested), and the transaction commits once, below.
+        work = Session(bind=conn, expire_on_commit=False, autoflush=True)
         try:
             me = work.get(User, user.id)
             assert me is not None
@@ -219,6 +223,7 @@ def apply_batch(session: Session, user: User, records: list[Mapping[str, Any]],
                 visits.settle()  # households and reports go through the ORM as ever
                 results.append(_apply_one(work, access, kinds, schemas, i, rec))
             visits.settle()
+            work.flush()
         finally:
             work.close()
     return results
@@ -270,14 +275,6 @@ class _Cursor:
         return fresh if old_scope != scope else cls(positions, base, scope)
 
 
-def scope_fingerprint(access: Access) -> str:
-    """A short digest of what the user may see; a change restarts their changes feed."""
-    user = access.user
-    parts = [access.role.value, sorted(access.grid_ids), sorted(access.building_ids or ()),
-             user.department_id, user.id]
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
-
-
 def _aware(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
@@ -306,13 +303,6 @@ def _after(updated: Any, key: Any, pos: tuple[datetime, Any] | None) -> ColumnEl
     return or_(updated > pos[0], and_(updated == pos[0], key > pos[1]))
 
 
-def _my_communities(session: Session, access: Access) -> list[int]:
-    if access.everywhere or not access.grid_ids:
-        return []
-    return sorted(set(session.scalars(select(Grid.community_id).where(
-        Grid.id.in_(sorted(access.grid_ids))))))
-
-
 def _household_changes(session: Session, access: Access, cursor: _Cursor, limit: int,
                        now: datetime) -> list[_Change]:
     from schemas.households import HouseholdSummarySchema
@@ -320,14 +310,8 @@ def _household_changes(session: Session, access: Access, cursor: _Cursor, limit:
 
     if not access.has("households.read"):
         return []
-    mine = and_(access.grid_clause(Household.grid_id),
-                access.building_clause(Household.building_id))
-    scope: ColumnElement[bool] = mine
-    communities = _my_communities(session, access)
-    if cursor.base is not None and communities:
-        # Households that left my scope since my first pull: sent as deletions.
-        scope = or_(mine, and_(Household.community_id.in_(communities),
-                               Household.updated_at > cursor.base))
+    # With the households that left my scope since my first pull: sent as deletions.
+    scope = feed_household_scope(session, access, cursor.base)
     rows = session.scalars(
         select(Household).where(scope, _after(Household.updated_at, Household.id,
                                               cursor.positions["household"]))
@@ -335,22 +319,12 @@ def _household_changes(session: Session, access: Access, cursor: _Cursor, limit:
     dump = HouseholdSummarySchema().dump
     changes = []
     for row in rows:
-        if access.sees_grid(row.grid_id) and access.sees_building(row.building_id):
+        if sees_household(access, row):
             changes.append(_Change("household", row.updated_at, row.id, "upsert",
                                    dump(household_summary(row, access, now))))
         else:
             changes.append(_Change("household", row.updated_at, row.id, "delete", None))
     return changes
-
-
-def _report_scope(access: Access) -> ColumnElement[bool]:
-    mine: ColumnElement[bool] = Report.reporter_id == access.user.id
-    dept = access.user.department_id
-    if access.role is Role.DEPARTMENT and dept is not None:
-        was_ours = exists().where(CaseStep.report_id == Report.id,
-                                  CaseStep.department_id == dept)
-        return or_(mine, Report.department_id == dept, was_ours)
-    return mine
 
 
 def _report_changes(session: Session, access: Access, cursor: _Cursor, limit: int,
@@ -360,7 +334,7 @@ def _report_changes(session: Session, access: Access, cursor: _Cursor, limit: in
     if not access.has("reports.read"):
         return []
     rows = session.scalars(
-        select(Report).where(_report_scope(access),
+        select(Report).where(feed_report_scope(access),
                              _after(Report.updated_at, Report.id, cursor.positions["report"]))
         .order_by(Report.updated_at, Report.id).limit(limit + 1))
     dump = ReportSchema().dump

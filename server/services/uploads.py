@@ -36,6 +36,8 @@ from server.errors import ApiError, ConflictError, NotFoundError, PayloadTooLarg
 from server.models import Photo, Upload, User
 from server.models.types import utcnow
 from server.services.photos import accept_photo, photo_store
+from server.services.scopes import owns_upload
+from server.transactions import checkpoint
 
 __all__ = ["TUS_VERSION", "TUS_EXTENSIONS", "CHECKSUM_ALGORITHMS", "Checksum", "parse_metadata",
            "parse_checksum", "create_upload", "get_upload", "receive_chunk", "finish_upload",
@@ -137,7 +139,7 @@ def create_upload(session: Session, user: User, length: int, meta: Mapping[str, 
                     expires_at=utcnow() + timedelta(hours=float(cfg["UPLOAD_EXPIRY_HOURS"])))
     upload_path(upload, cfg).touch(exist_ok=False)
     session.add(upload)
-    session.commit()
+    session.flush()
     return upload
 
 
@@ -145,7 +147,7 @@ def get_upload(session: Session, user: User, upload_id: str) -> Upload:
     """The user's upload ``upload_id``: 404 if unknown or someone else's, 410 once expired."""
     # Ids are ours (token_hex): anything else, a NUL byte included, names no upload.
     upload = session.get(Upload, upload_id) if _UPLOAD_ID.fullmatch(upload_id) else None
-    if upload is None or upload.user_id != user.id:
+    if upload is None or not owns_upload(user, upload):
         raise NotFoundError(f"No upload {upload_id}.")
     if not upload.complete and upload.expires_at <= utcnow():
         raise ApiError("This upload has expired; start a new one.", slug="upload_expired",
@@ -160,7 +162,7 @@ def _advance(session: Session, upload_id: str, old: int, new: int,
     result = session.execute(
         update(Upload).where(Upload.id == upload_id, Upload.offset == old)
         .values(offset=new, expires_at=expires).execution_options(synchronize_session=False))
-    session.commit()
+    checkpoint(session)  # the offset stands as soon as the bytes are on disk
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise ConflictError("Another request moved this upload's offset; ask for it "
                             "again with HEAD.", slug="offset_mismatch")
@@ -216,7 +218,7 @@ def receive_chunk(session: Session, user: User, upload: Upload, stream: BinaryIO
     if not path.is_file():
         raise ApiError("The bytes of this upload are gone; start a new one.",
                        slug="upload_expired", status=410)
-    session.commit()  # no transaction stays open while the bytes stream in
+    checkpoint(session)  # no transaction stays open while the bytes stream in
     committed = offset
     hasher = CHECKSUM_ALGORITHMS[checksum.algorithm]() if checksum else None
 
@@ -262,21 +264,20 @@ def finish_upload(session: Session, user: User, upload: Upload,
     work.unlink(missing_ok=True)  # left by an earlier attempt that was killed
     os.link(path, work)
     try:
-        photo, _created = accept_photo(session, user, work, sha256,
-                                       client_uuid=upload.client_uuid,
-                                       filename=upload.filename, config=cfg)
+        with session.begin_nested():
+            photo, _created = accept_photo(session, user, work, sha256,
+                                           client_uuid=upload.client_uuid,
+                                           filename=upload.filename, config=cfg)
     except ApiError:
-        session.rollback()
         work.unlink(missing_ok=True)
         path.unlink(missing_ok=True)
         session.execute(delete(Upload).where(Upload.id == upload_id))
-        session.commit()
-        raise
+        raise  # the caller keeps the deletion (the request boundary's keep_on_error)
     upload = session.get_one(Upload, upload_id)
     upload.photo_id = photo.id
     upload.completed_at = utcnow()
     upload.expires_at = utcnow() + timedelta(hours=float(cfg["UPLOAD_EXPIRY_HOURS"]))
-    session.commit()
+    checkpoint(session)  # the row names the photo before the upload's bytes go
     path.unlink(missing_ok=True)
     return photo
 
@@ -294,7 +295,6 @@ def finish_if_whole(session: Session, user: User, upload: Upload,
 def discard_unfinished(session: Session, upload_id: str,
                        config: Mapping[str, Any] | None = None) -> None:
     """Delete the upload ``upload_id`` and its bytes unless it is gone or already a photo."""
-    session.rollback()
     upload = session.get(Upload, upload_id)
     if upload is not None and not upload.complete:
         terminate_upload(session, upload, config)
@@ -306,7 +306,7 @@ def terminate_upload(session: Session, upload: Upload,
     if not upload.complete:
         upload_path(upload, config).unlink(missing_ok=True)
     session.delete(upload)
-    session.commit()
+    session.flush()
 
 
 def purge_expired(session: Session, now: datetime | None = None,
@@ -325,7 +325,7 @@ def purge_expired(session: Session, now: datetime | None = None,
             path.unlink(missing_ok=True)
             files += 1
         session.delete(upload)
-    session.commit()
+    session.flush()
     # Temp files of writers that crashed mid-upload are older than any live upload's expiry.
     files += photo_store(cfg).purge_tmp(older_than_s=float(cfg["UPLOAD_EXPIRY_HOURS"]) * 3600)
     return len(expired), files

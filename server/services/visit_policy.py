@@ -25,9 +25,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.errors import NotFoundError, UnprocessableError
-from server.models import Community, Grid, Household, YellowRibbonRequest
+from server.models import Community, Household, YellowRibbonRequest
 from server.services.access import Access
 from server.services.org import get_community
+from server.services.scopes import works_in_community
 
 __all__ = ["DEFAULT_INTERVALS", "intervals_for", "interval_for", "Schedule", "schedule",
            "status_of", "apply_schedule", "open_ribbons", "reschedule", "validate_policy",
@@ -186,7 +187,7 @@ def set_visit_policy(session: Session, community: Community,
     """Replace ``community``'s overrides, reschedule its households and commit."""
     community.visit_policy = validate_policy(policy) if policy else None
     count = reschedule(session, community)
-    session.commit()
+    session.flush()
     return count
 
 
@@ -199,14 +200,7 @@ def community_policy(session: Session, access: Access, code: str, *,
     """
     access.require("visit_policy.manage" if manage else "visit_policy.read")
     community = get_community(session, code)
-    if access.everywhere:
-        return community
-    if manage:
-        mine = access.user.community_id == community.id
-    else:
-        grids = set(session.scalars(select(Grid.id).where(Grid.community_id == community.id)))
-        mine = bool(grids & access.grid_ids)
-    if not mine:
+    if not works_in_community(session, access, community, manage=manage):
         raise NotFoundError(f"No community with code {code} in your geography.")
     return community
 

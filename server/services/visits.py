@@ -21,14 +21,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Connection, Select, and_, insert, select
+from sqlalchemy import Connection, Select, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from server.errors import (
     DependencyMissingError,
-    ForbiddenError,
     NotFoundError,
     UnprocessableError,
 )
@@ -49,12 +48,13 @@ from server.services.access import Access
 from server.services.coverage import to_instant
 from server.services.households import close_ribbons
 from server.services.idempotency import body_digest, find_replay, replay_conflict
+from server.services.reports import create_report
+from server.services.scopes import require_household_reach, visit_scope
 from server.services.visit_policy import apply_schedule, intervals_for
 
 __all__ = ["create_visit", "VisitWriter", "make_need_reports", "wants_need_reports",
-           "visit_scope_clause", "get_visit", "visit_query", "need_report",
-           "visit_need_for_report", "presence_flags", "NEED_REPORT_NAMESPACE",
-           "seen_through_visits"]
+           "get_visit", "visit_query", "need_report", "visit_need_for_report",
+           "presence_flags", "NEED_REPORT_NAMESPACE"]
 
 # A need's report gets a client_uuid derived from the visit's, so asking twice (or a
 # replayed visit) finds the same report instead of making a second one.
@@ -192,9 +192,7 @@ class VisitWriter:
                 f"This visit names a {kinds} the server has not received yet; send it "
                 "first, then the visit again.", missing=missing)
         assert household is not None
-        self.access.require_grid(household.grid_id, "household")
-        if not self.access.sees_building(household.building_id):
-            raise ForbiddenError("This household is not in your buildings.")
+        require_household_reach(self.access, household)
         cfg, now = self.cfg, self.now
         if body["visited_at"] > now + timedelta(minutes=float(cfg["CLOCK_SKEW_MINUTES"])):
             raise UnprocessableError("visited_at is in the future; check the phone's clock.",
@@ -321,16 +319,15 @@ def create_visit(session: Session, access: Access, body: Mapping[str, Any],
                  config: Mapping[str, Any] | None = None) -> tuple[Visit, bool]:
     """Record a visit from a loaded ``VisitCreateSchema`` body; returns (visit, created).
 
-    Idempotent on ``client_uuid``. Needs marked ``create_report`` become reports, also on a
-    replay if an earlier attempt stopped before making them. Commits.
+    Idempotent on ``client_uuid``. Needs marked ``create_report`` are left to
+    :func:`make_need_reports`, which the caller runs once the visit itself is settled: a
+    refused report must not take the visit with it.
     """
     writer = VisitWriter(session, access, [body], config)
     visit_id, created = writer.add(body)
     writer.flush()
-    session.commit()
     visit = session.get(Visit, visit_id)
     assert visit is not None
-    make_need_reports(session, access, visit, body, config=writer.cfg)
     return visit, created
 
 
@@ -342,26 +339,22 @@ def wants_need_reports(body: Mapping[str, Any]) -> bool:
 def make_need_reports(session: Session, access: Access, visit: Visit,
                       body: Mapping[str, Any], config: Mapping[str, Any] | None = None,
                       ) -> None:
-    """The reports the body's needs ask for that are not made yet (each commits)."""
+    """The reports the body's needs ask for that are not made yet, each in its savepoint.
+
+    Made also on a replay, if an earlier attempt stopped before making them. A refused one
+    goes up as the error; the visit and the reports made before it stay in the session.
+    """
     if not wants_need_reports(body):
         return
     for need in visit.needs:
         if body["needs"][need.position].get("create_report") and need.report_id is None:
-            need_report(session, access, visit, need.position, config=config)
-
-
-def visit_scope_clause(access: Access) -> ColumnElement[bool]:
-    """SQL: the visits this user may read (their grids; building heads, their buildings)."""
-    clause = access.grid_clause(Visit.grid_id)
-    if access.building_ids is not None:
-        clause = and_(clause, Visit.household_id.in_(select(Household.id).where(
-            access.building_clause(Household.building_id))))
-    return clause
+            with session.begin_nested():
+                need_report(session, access, visit, need.position, config=config)
 
 
 def get_visit(session: Session, access: Access, visit_id: int) -> Visit:
     """The visit if this user may read it; 404 otherwise."""
-    visit = session.scalar(select(Visit).where(Visit.id == visit_id, visit_scope_clause(access)))
+    visit = session.scalar(select(Visit).where(Visit.id == visit_id, visit_scope(access)))
     if visit is None:
         raise NotFoundError(f"No visit {visit_id} in your scope.")
     return visit
@@ -370,7 +363,7 @@ def get_visit(session: Session, access: Access, visit_id: int) -> Visit:
 def visit_query(access: Access, args: Mapping[str, Any], start: datetime | None,
                 end: datetime | None) -> Select[Any]:
     """The visits in scope matching the list filters; ``[start, end)`` on ``visited_at``."""
-    query = select(Visit).where(visit_scope_clause(access))
+    query = select(Visit).where(visit_scope(access))
     for key, column in (("household_id", Visit.household_id), ("worker_id", Visit.worker_id),
                         ("outcome", Visit.outcome), ("off_site", Visit.off_site)):
         if args.get(key) is not None:
@@ -392,8 +385,6 @@ def need_report(session: Session, access: Access, visit: Visit, position: int, *
                 category: str | None = None, description: str | None = None,
                 config: Mapping[str, Any] | None = None) -> tuple[VisitNeed, bool]:
     """Turn need ``position`` of ``visit`` into a report (once); returns (need, created)."""
-    from server.services.reports import create_report
-
     need = next((n for n in visit.needs if n.position == position), None)
     if need is None:
         raise NotFoundError(f"Visit {visit.id} has no need {position}.")
@@ -412,18 +403,10 @@ def need_report(session: Session, access: Access, visit: Visit, position: int, *
     }
     report, _ = create_report(session, access, body, config=_config(config))
     need.report_id = report.id
-    session.commit()
+    session.flush()
     return need, True
 
 
 def visit_need_for_report(session: Session, report_id: int) -> VisitNeed | None:
     """The visit need a report came from, if it came from one."""
     return session.scalar(select(VisitNeed).where(VisitNeed.report_id == report_id))
-
-
-def seen_through_visits(session: Session, access: Access, photo: Photo) -> bool:
-    """Whether the user may see a visit that uses ``photo``."""
-    query = (select(Visit.id).join(visit_photos, visit_photos.c.visit_id == Visit.id)
-             .where(visit_photos.c.photo_id == photo.id, visit_scope_clause(access)).limit(1))
-    return session.scalar(query) is not None
-

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from server.models import CaseStep, Department, Report, WebhookDelivery
 from server.models.types import utcnow
+from server.transactions import unit_of_work
 
 __all__ = ["SIGNATURE_HEADER", "sign", "secret_for", "body_bytes", "enqueue", "deliver_due",
            "backoff_seconds", "notify", "stop_worker", "DeliveryRun"]
@@ -115,13 +116,13 @@ class DeliveryRun:
 
 def _claim(session: Session, delivery_id: int, seen: datetime, lease_until: datetime) -> bool:
     """Take a delivery for this process (compare-and-set), so two senders never both send it."""
-    result = session.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.delivered_at.is_(None),
-               WebhookDelivery.next_attempt_at == seen)
-        .values(next_attempt_at=lease_until, attempts=WebhookDelivery.attempts + 1)
-        .execution_options(synchronize_session=False))
-    session.commit()
+    with unit_of_work(session):  # the lease stands before anything is sent
+        result = session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.delivered_at.is_(None),
+                   WebhookDelivery.next_attempt_at == seen)
+            .values(next_attempt_at=lease_until, attempts=WebhookDelivery.attempts + 1)
+            .execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -146,6 +147,11 @@ def _attempt(session: Session, delivery_id: int, seen: datetime, when: datetime,
     timeout = float(_setting("WEBHOOK_TIMEOUT_S"))
     if not _claim(session, delivery_id, seen, when + timedelta(seconds=timeout + 60)):
         return
+    with unit_of_work(session):  # one attempt, one unit: its outcome is recorded at once
+        _record_attempt(session, delivery_id, run)
+
+
+def _record_attempt(session: Session, delivery_id: int, run: DeliveryRun) -> None:
     delivery = session.get(WebhookDelivery, delivery_id)
     if delivery is None:
         return
@@ -164,7 +170,6 @@ def _attempt(session: Session, delivery_id: int, seen: datetime, when: datetime,
     else:
         delivery.next_attempt_at = utcnow() + timedelta(seconds=backoff_seconds(delivery.attempts))
         run.failed += 1
-    session.commit()
 
 
 def deliver_due(session: Session, *, now: datetime | None = None, limit: int = 200,
@@ -175,8 +180,8 @@ def deliver_due(session: Session, *, now: datetime | None = None, limit: int = 2
         WebhookDelivery.delivered_at.is_(None), WebhookDelivery.next_attempt_at.is_not(None))
     if not everything:
         query = query.where(WebhookDelivery.next_attempt_at <= when)
-    due = session.execute(query.order_by(WebhookDelivery.id).limit(limit)).all()
-    session.commit()  # no transaction stays open while we wait on the network
+    with unit_of_work(session):  # no transaction stays open while we wait on the network
+        due = session.execute(query.order_by(WebhookDelivery.id).limit(limit)).all()
     run = DeliveryRun()
     for delivery_id, seen in due:
         if seen is not None:
@@ -185,9 +190,9 @@ def deliver_due(session: Session, *, now: datetime | None = None, limit: int = 2
 
 
 def _next_due_in(session: Session) -> float | None:
-    first = session.scalar(select(func.min(WebhookDelivery.next_attempt_at)).where(
-        WebhookDelivery.delivered_at.is_(None)))
-    session.commit()
+    with unit_of_work(session):
+        first = session.scalar(select(func.min(WebhookDelivery.next_attempt_at)).where(
+            WebhookDelivery.delivered_at.is_(None)))
     return None if first is None else max((first - utcnow()).total_seconds(), 0.0)
 
 

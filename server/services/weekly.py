@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from server.errors import UnprocessableError
 from server.models import Category, Department, Grid, Report
+from server.services import cases
 from server.services.access import Access
 from server.services.case_stats import (
     LOCAL_TZ,
@@ -29,8 +30,8 @@ from server.services.case_stats import (
     figures,
     grouped_figures,
     stage_times,
-    stats_scope,
 )
+from server.services.scopes import stats_scope
 
 __all__ = ["week_bounds", "current_week", "weekly_report", "weekly_csv", "weekly_xlsx",
            "STATUS_ZH"]
@@ -96,8 +97,6 @@ def _overdue_cases(session: Session, scope: Any, start: datetime, as_of: datetim
 def weekly_report(session: Session, access: Access | None, week: str | None = None, *,
                   community: str | None = None, now: datetime | None = None) -> dict[str, Any]:
     """The weekly report for ``week`` (default: this week) in the user's scope (None: all)."""
-    from server.services import cases
-
     when = now or cases.now()
     week = week or current_week(when)
     start, end = week_bounds(week)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_from_directory,
     url_for,
 )
 from flask_babel import gettext as _
@@ -34,6 +36,7 @@ from server.services import auth as auth_service
 from server.services.access import PERMISSIONS, access_for
 from server.services.audit import audit
 from server.services.map_data import grid_extent
+from server.transactions import keep_on_error
 from server.web.csrf import init_csrf
 from server.web.forms import LocaleForm, LoginForm, LogoutForm
 from server.web.i18n import LOCALES, html_lang, init_babel, js_messages
@@ -144,12 +147,11 @@ def login() -> Any:
         except ApiError:
             audit(db.session, None, "login_failed", "user", None,
                   username=(form.username.data or "")[:64], via="web")
-            db.session.commit()
+            keep_on_error()  # the page answers 401; the audit row stays
             error = _("Wrong username or password.")
         else:
             start_session(user)
             audit(db.session, user, "login", "user", user.id, via="web")
-            db.session.commit()
             return redirect(_safe_next(form.next.data))
     return _render("login.html", form=form, error=error), 401
 
@@ -160,7 +162,6 @@ def logout() -> Any:
     user = session_user()
     if LogoutForm().validate_on_submit() and user is not None:
         audit(db.session, user, "logout", "user", user.id, via="web")
-        db.session.commit()
     end_session()
     return redirect(url_for("web.login"))
 
@@ -218,6 +219,11 @@ def _buffer_static(response: Response) -> Response:
     return response
 
 
+def _favicon() -> Response:
+    # Browsers ask for /favicon.ico on pages that name no icon (the API docs): answer it.
+    return send_from_directory(Path(__file__).parent / "static", "favicon.ico", max_age=86400)
+
+
 def register_web(app: Flask) -> None:
     """Register the pages, their languages, CSRF protection and the root redirect."""
     app.permanent_session_lifetime = timedelta(hours=float(app.config["WEB_SESSION_HOURS"]))
@@ -228,6 +234,7 @@ def register_web(app: Flask) -> None:
     app.after_request(_buffer_static)
     if not any(rule.rule == "/" for rule in app.url_map.iter_rules()):
         app.add_url_rule("/", "root", lambda: redirect(url_for("web.index")))
+    app.add_url_rule("/favicon.ico", "favicon", _favicon)
     missing = set(PAGE_PERMISSIONS) - set(PERMISSIONS)
     if missing:
         raise RuntimeError(f"unknown permissions on the pages: {sorted(missing)}")

@@ -81,6 +81,7 @@ def _known_households(factory: Factory, count: int) -> list[int]:
                                              "unit": "9", "door": str(900 + n),
                                              "head_name": f"住户{n}"})
         ids.append(create_household(db.session, access, body)[0].id)
+    db.session.commit()
     return ids
 
 

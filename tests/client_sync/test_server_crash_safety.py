@@ -156,8 +156,10 @@ def _households(factory: Factory) -> list[int]:
     building = factory.building("G1").id
     bodies = [{"building_id": building, "unit": "1", "door": str(100 + n),
                "head_name": f"住户{n}"} for n in range(N_HOUSEHOLDS)]
-    return [create_household(db.session, access, HouseholdCreateSchema().load(body))[0].id
-            for body in bodies]
+    ids = [create_household(db.session, access, HouseholdCreateSchema().load(body))[0].id
+           for body in bodies]
+    db.session.commit()
+    return ids
 
 
 def _queue_visits(client: SyncClient, homes: list[int], camera: Path) -> set[str]:

@@ -285,12 +285,15 @@ class World:
         access = access_for(db.session, db.session.get(User, self.user_ids["worker"]))
         body = VisitCreateSchema().load(self.visit_body(self.fresh_household()))
         visit, _ = visits.create_visit(db.session, access, body)
+        db.session.commit()
         return visit.id
 
     def fresh_upload(self) -> str:
         """An unfinished 10-byte tus upload of the G1 worker."""
         user = db.session.get(User, self.user_ids["worker"])
-        return uploads.create_upload(db.session, user, 10, {}).id
+        upload_id = uploads.create_upload(db.session, user, 10, {}).id
+        db.session.commit()
+        return upload_id
 
     def fresh_case(self, status: str) -> int:
         """A G1 case by the G1 worker, moved along the workflow until it is ``status``."""
@@ -316,4 +319,5 @@ class World:
                 body = {**body, "photo_ids": [self.own_photo(self.who(name))]}
             access = access_for(db.session, db.session.get(User, self.user_ids[name]))
             cases.transition(db.session, access, report.id, body)
+            db.session.commit()
         return report.id

@@ -30,7 +30,14 @@ def _race(app: Any, monkeypatch: pytest.MonkeyPatch,
           moves: list[tuple[Any, int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
     """Run the moves at once (one thread each); their (status code, body) in the same order."""
     barrier = threading.Barrier(len(moves), timeout=30)
-    monkeypatch.setattr(cases, "_before_write", barrier.wait)
+    numbered = cases.next_seq
+
+    def next_seq_in_step(*args: Any, **kwargs: Any) -> int:
+        # The last read before the write: every racer has passed its checks here.
+        barrier.wait()
+        return numbered(*args, **kwargs)
+
+    monkeypatch.setattr(cases, "next_seq", next_seq_in_step)
     results: list[tuple[int, dict[str, Any]] | None] = [None] * len(moves)
 
     def run(index: int, actor: Any, report_id: int, body: dict[str, Any]) -> None:
@@ -43,7 +50,7 @@ def _race(app: Any, monkeypatch: pytest.MonkeyPatch,
         thread.start()
     for thread in threads:
         thread.join(60)
-    monkeypatch.setattr(cases, "_before_write", lambda: None)
+    monkeypatch.setattr(cases, "next_seq", numbered)
     assert all(r is not None for r in results), "a racer did not finish"
     return results  # type: ignore[return-value]
 

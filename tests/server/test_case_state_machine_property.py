@@ -199,6 +199,7 @@ class CaseMachine(RuleBasedStateMachine):
         due = (self.status == "dispatched" and not self.escalated
                and self.deadline is not None and self.deadline < now)
         escalated = escalation.escalate_overdue(db.session, now=now)
+        db.session.commit()  # the sweep's boundary (a CLI command or a request) commits
         assert (self.report_id in escalated) == due
         if due:
             self.steps.append((len(self.steps) + 1, cases.ESCALATE, self.status, self.status))

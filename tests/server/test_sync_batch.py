@@ -61,6 +61,7 @@ def uploaded_photo(actor: Actor, tmp_path: Path, seed: int = 1) -> str:
     src.write_bytes(data)
     photo, _ = accept_photo(db.session, actor.user, src, hashlib.sha256(data).hexdigest(),
                             client_uuid=_uuid())
+    db.session.commit()
     return photo.id
 
 

@@ -56,6 +56,7 @@ def add_report(actor: Actor, tmp_path: Path) -> Report:
         "location": {"lat": Factory.G1_CENTER[0], "lon": Factory.G1_CENTER[1]},
         "captured_at": datetime.now(UTC).isoformat(), "photo_ids": [photo.id]})
     row, _ = create_report(db.session, access_for(db.session, actor.user), body)
+    db.session.commit()
     return row
 
 

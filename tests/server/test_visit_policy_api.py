@@ -75,6 +75,7 @@ def test_workers_read_the_policy_of_their_own_community_only(client, factory, se
     create_community(db.session, "C2", "别的社区")
     other = create_user(db.session, "sec_c2", PASSWORD, "secretary", community_code="C2")
     token, _ = issue_token(db.session, other, ttl_hours=1)
+    db.session.commit()
     headers = {"Authorization": f"Bearer {token}"}
     assert client.get(URL, headers=headers).status_code == 404
     assert client.put(URL, headers=headers, json={"overrides": {}}).status_code == 404
