@@ -33,7 +33,7 @@ from server.models import CaseStep, Department, Grid, Photo, Report, Role
 from server.models.types import utcnow
 from server.services.access import Access
 from server.services.audit import audit
-from server.services.idempotency import body_digest, find_replay
+from server.services.idempotency import body_digest, find_replay, insert_or_twin
 from server.services.scopes import require_case_reach
 from server.transactions import after_commit
 
@@ -319,20 +319,24 @@ def transition(session: Session, access: Access, report_id: int, body: Mapping[s
                     actor_role=access.role.value, at=when,
                     note=(body.get("note") or "").strip(), photo_ids=[],
                     client_uuid=key, body_sha256=digest)
+
+    def write() -> bool:
+        apply(report, step)
+        report.status = to_status
+        session.flush()  # UPDATE report ... WHERE version = <the version we read>
+        session.add(step)
+        session.flush()
+        queued = webhooks.enqueue(session, report, step)
+        audit(session, access.user, f"case_{action}", "report", report.id, step=step.seq)
+        return queued
+
+    def twin() -> CaseStep | None:  # the same move sent twice at once: the one that won
+        return find_replay(session, CaseStep, key, digest) if key and digest else None
+
     try:
-        with session.begin_nested():
-            apply(report, step)
-            report.status = to_status
-            session.flush()  # UPDATE report ... WHERE version = <the version we read>
-            session.add(step)
-            session.flush()
-            queued = webhooks.enqueue(session, report, step)
-            audit(session, access.user, f"case_{action}", "report", report.id, step=step.seq)
+        outcome, created = insert_or_twin(session.begin_nested, write, twin,
+                                          races=(StaleDataError, IntegrityError))
     except (StaleDataError, IntegrityError) as exc:
-        if key and digest:  # the same move sent twice at once: answer the one that won
-            twin = find_replay(session, CaseStep, key, digest)
-            if twin is not None:
-                return twin, False
         if isinstance(exc, IntegrityError) and "case_step" not in str(exc.orig):
             raise  # not the (report, seq) guard: a real fault, not a race
         fresh = session.get(Report, report_id, populate_existing=True)
@@ -340,6 +344,9 @@ def transition(session: Session, access: Access, report_id: int, body: Mapping[s
         raise _conflict(fresh, f"Someone else moved case {report_id} at the same time; it "
                                f"is now {fresh.status}. Reload it.",
                         slug="concurrent_transition") from exc
-    if queued:
+    if not created:
+        assert isinstance(outcome, CaseStep)
+        return outcome, False
+    if outcome:  # a webhook delivery was queued: wake the sender once it is committed
         after_commit(session, webhooks.notify)
     return step, True

@@ -16,12 +16,12 @@ from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.errors import ApiError, ConflictError, NotFoundError
 from server.models import Photo, User
 from server.services.access import Access
+from server.services.idempotency import insert_or_twin
 from server.services.scopes import sees_photo
 from server.storage import PhotoInfo, PhotoRejectedError, PhotoStore, receive_stream, store_photo
 
@@ -118,17 +118,17 @@ def accept_photo(session: Session, user: User, src: Path, sha256: str, *,
 def _record(session: Session, photo: Photo, user: User, sha256: str) -> tuple[Photo, bool]:
     """Insert the row of a stored photo; a row with its id made meanwhile makes this a replay."""
     photo_id = photo.id
-    try:
-        with session.begin_nested():
-            session.add(photo)
-            session.flush()
-    except IntegrityError:
-        # The same id arrived twice at once: the first row wins, the second is a replay.
+
+    def insert() -> Photo:
+        session.add(photo)
+        session.flush()
+        return photo
+
+    def twin() -> Photo | None:  # the same id arrived twice at once: the first row wins
         existing = session.get(Photo, photo_id)
-        if existing is None:
-            raise
-        return _replay(existing, user, sha256), False
-    return photo, True
+        return None if existing is None else _replay(existing, user, sha256)
+
+    return insert_or_twin(session.begin_nested, insert, twin)
 
 
 def receive_to_temp(stream: BinaryIO,

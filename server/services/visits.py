@@ -22,7 +22,6 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import Connection, Select, insert, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -47,7 +46,7 @@ from server.models.types import utcnow
 from server.services.access import Access
 from server.services.coverage import to_instant
 from server.services.households import close_ribbons
-from server.services.idempotency import body_digest, find_replay, replay_conflict
+from server.services.idempotency import body_digest, find_replay, insert_or_twin, replay_conflict
 from server.services.reports import create_report
 from server.services.scopes import require_household_reach, visit_scope
 from server.services.visit_policy import apply_schedule, intervals_for
@@ -215,28 +214,28 @@ class VisitWriter:
             "flags": flags, "off_site": "off_site" in flags,
             "follow_up_on": body["follow_up_on"]}
         conn = self.session.connection()
-        try:
-            with _savepoint(conn):  # this visit's: all of it, or none
-                visit_id = conn.execute(_INSERT_VISIT, row).scalar_one()
-                if body["needs"]:
-                    conn.execute(insert(VisitNeed), [
-                        {"visit_id": visit_id, "position": i, "category": n["category"],
-                         "text": n["text"]} for i, n in enumerate(body["needs"])])
-                if body["photo_ids"]:
-                    conn.execute(insert(visit_photos), [
-                        {"visit_id": visit_id, "photo_id": pid, "position": i}
-                        for i, pid in enumerate(body["photo_ids"])])
-                self._record_on_household(household, visit_id, body["outcome"],
-                                          body["visited_at"], follow_up_at)
-        except IntegrityError:
-            # A twin request committed this client_uuid meanwhile: answer its visit.
-            twin = find_replay(self.session, Visit, key, digest)
-            if twin is None:
-                raise
-            self._replays[key] = (twin.id, digest)
-            return twin.id, False
+
+        def write() -> int:  # in this visit's savepoint: all of it, or none
+            visit_id: int = conn.execute(_INSERT_VISIT, row).scalar_one()
+            if body["needs"]:
+                conn.execute(insert(VisitNeed), [
+                    {"visit_id": visit_id, "position": i, "category": n["category"],
+                     "text": n["text"]} for i, n in enumerate(body["needs"])])
+            if body["photo_ids"]:
+                conn.execute(insert(visit_photos), [
+                    {"visit_id": visit_id, "photo_id": pid, "position": i}
+                    for i, pid in enumerate(body["photo_ids"])])
+            self._record_on_household(household, visit_id, body["outcome"],
+                                      body["visited_at"], follow_up_at)
+            return visit_id
+
+        def twin() -> int | None:  # a twin request committed this client_uuid meanwhile
+            found = find_replay(self.session, Visit, key, digest)
+            return None if found is None else found.id
+
+        visit_id, created = insert_or_twin(lambda: _savepoint(conn), write, twin)
         self._replays[key] = (visit_id, digest)
-        return visit_id, True
+        return visit_id, created
 
     def _record_on_household(self, household: Household, visit_id: int, outcome: str,
                              visited_at: datetime, follow_up_at: datetime | None) -> None:
