@@ -47,7 +47,7 @@ def queue_clause(access: Access, now: datetime) -> ColumnElement[bool]:
 
 def mine_clause(access: Access, *, now: datetime | None = None,
                 escalate: bool = True) -> ColumnElement[bool]:
-    """SQL for ``queue=mine``, after escalating cases whose deadline has passed (commits)."""
+    """SQL for ``queue=mine``, after escalating cases whose deadline has passed."""
     when = now or cases.now()
     if escalate:
         escalate_overdue(access.session, now=when, limit=100)

@@ -169,7 +169,7 @@ def create_report(session: Session, access: Access, body: Mapping[str, Any],
     """Create a report from a loaded ``ReportCreateSchema`` body; returns (report, created).
 
     Idempotent on ``client_uuid``: the same body again answers the first report (created
-    False); another body is a 409. Commits.
+    False); another body is a 409. The caller commits.
     """
     cfg = _config(config)
     user = access.user

@@ -184,7 +184,7 @@ def reschedule(session: Session, community: Community) -> int:
 
 def set_visit_policy(session: Session, community: Community,
                      policy: Mapping[str, Any] | None) -> int:
-    """Replace ``community``'s overrides, reschedule its households and commit."""
+    """Replace ``community``'s overrides and reschedule its households (the caller commits)."""
     community.visit_policy = validate_policy(policy) if policy else None
     count = reschedule(session, community)
     session.flush()
