@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,6 +200,21 @@ def wait_map_ready(page: Any, loads_before: int = 0) -> None:
                            state="attached")
 
 
+def wait_centred(page: Any, zoom: int = 18) -> None:
+    """Wait until the map has moved to the mark a panel centred on and drawn that view.
+
+    Leaving earlier would abort the view's requests. Polled from here (the CSP forbids the
+    eval that ``wait_for_function`` needs): the view must hold for two looks, longer than
+    the map's 150 ms wait after a move.
+    """
+    deadline, steady = time.monotonic() + 15, 0
+    while steady < 2:
+        assert time.monotonic() < deadline, "the map never settled on the centred mark"
+        view = page.evaluate("[GW.mapPage.map.getZoom(), document.body.dataset.mapState]")
+        steady = steady + 1 if view == [zoom, "ready"] else 0
+        page.wait_for_timeout(200)
+
+
 def wait_dashboard_ready(page: Any) -> None:
     """Wait until every dashboard section has its data."""
     page.wait_for_selector('body[data-dash-state="ready"]', state="attached")
@@ -209,9 +225,12 @@ def map_loads(page: Any) -> int:
     return int(page.evaluate("Number(document.body.dataset.mapLoads || 0)"))
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Save a full-page screenshot under test-artifacts/."""
+def screenshot(page: Any, name: str, selector: str | None = None) -> Path:
+    """Save a full-page screenshot (or one of ``selector``'s element) under test-artifacts/."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    if selector:
+        page.locator(selector).screenshot(path=str(path))
+    else:
+        page.screenshot(path=str(path), full_page=True)
     return path

@@ -78,3 +78,22 @@ def test_grid_worker_sees_only_their_grid_and_no_case_figures(page: Any, world: 
     assert not page.is_visible("#weekly-xlsx")
     assert all("1-2" not in row for row in _rows(page, "overdue-table"))
     screenshot(page, "dashboard-grid-worker")
+
+
+def _clipped_boxes(page: Any) -> list[str]:
+    """Titles of the dashboard's boxes whose content is wider than the box (cut off)."""
+    return list(page.evaluate(
+        "[...document.querySelectorAll('.box')].filter(b => b.offsetParent !== null"
+        " && b.scrollWidth > b.clientWidth + 1).map(b => b.querySelector('h2').textContent)"))
+
+
+def test_no_table_is_cut_off_in_either_language(page: Any, world: Any) -> None:
+    """English headers are longer ("Overdue open"): they wrap instead of leaving the box."""
+    _open(page, "shuji", world.password)
+    assert _clipped_boxes(page) == []
+    page.click("#locale-switch")
+    page.wait_for_selector("html[lang='en']")
+    wait_dashboard_ready(page)
+    assert "Overdue open" in page.inner_text("#dept-table thead")
+    assert _clipped_boxes(page) == []
+    page.wait_for_load_state("networkidle")  # the trend's last answers, before the page closes

@@ -2,7 +2,9 @@
 
 Community C1: grid G1 (worker ``wangge1``) with 8 households, grid G2 (``wangge2``) with 6.
 Visits: today, two days ago, twenty days ago; one off site (400 m from the door), one not at
-home; photos on a visit and on a case. Cases: one handled with an after-photo, one overdue.
+home; photos on a visit and on a case; the visit two days ago records two needs (诉求). Cases:
+one handled with an after-photo, one overdue. ``add_flagged_reports`` adds reports that carry
+every flag the server sets.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from tests.factories import PASSWORD, Actor, Factory
 from tests.server.storage.imagegen import make_jpeg
 from tests.server.visit_support import point_at
 
-__all__ = ["WebWorld", "build_world", "PASSWORD", "LOCAL"]
+__all__ = ["WebWorld", "build_world", "add_flagged_reports", "PASSWORD", "LOCAL"]
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 # Household points inside each grid (G1: 28.800-28.804 N, 113.070-113.078 E; G2 east of it).
@@ -57,9 +59,10 @@ def _ok(response: Any, expected: int = 201) -> Any:
     return response.get_json()
 
 
-def _photo(client: FlaskClient, actor: Actor, lat: float, lon: float, shade: int) -> str:
+def _photo(client: FlaskClient, actor: Actor, lat: float, lon: float, shade: int,
+           age: timedelta = timedelta(0)) -> str:
     data = make_jpeg(320, 240, texture=shade / 10, gps=(lat, lon),
-                     taken_at=datetime.now(LOCAL).replace(tzinfo=None))
+                     taken_at=(datetime.now(LOCAL) - age).replace(tzinfo=None))
     body = _ok(client.post("/api/v1/photos", headers=actor.headers,
                            data={"file": (io.BytesIO(data), f"p{shade}.jpg", "image/jpeg"),
                                  "client_uuid": str(uuid.uuid4())},
@@ -76,11 +79,12 @@ def _household(client: FlaskClient, actor: Actor, point: tuple[float, float], do
 
 
 def _visit(client: FlaskClient, actor: Actor, household: int, point: tuple[float, float],
-           when: datetime, outcome: str = "met", photos: list[str] | None = None) -> int:
+           when: datetime, outcome: str = "met", photos: list[str] | None = None,
+           needs: list[dict[str, Any]] | None = None) -> int:
     body = {"client_uuid": str(uuid.uuid4()), "household_id": household,
             "visited_at": when.isoformat(), "outcome": outcome, "notes": "走访记录",
             "location": {"lat": point[0], "lon": point[1], "accuracy_m": 8},
-            "photo_ids": photos or []}
+            "photo_ids": photos or [], "needs": needs or []}
     return int(_ok(client.post("/api/v1/visits", json=body, headers=actor.headers))["id"])
 
 
@@ -115,7 +119,8 @@ def _visits(client: FlaskClient, world: WebWorld, now: datetime) -> None:
     far = point_at(_G1_POINTS[4], 400, bearing=0)
     _visit(client, w1, g1[4], far, morning[2])  # off site: 400 m north of the door
     _visit(client, w1, g1[1], _G1_POINTS[1], now - timedelta(days=2),
-           photos=[world.visit_photo])
+           photos=[world.visit_photo], needs=[{"category": "welfare", "text": "申请低保"},
+                                              {"category": "drain", "text": "楼道下水道堵塞"}])
     _visit(client, w1, g1[2], _G1_POINTS[2], now - timedelta(days=20))
     _visit(client, w2, g2[0], _G2_POINTS[0], morning[1])
     _visit(client, w2, g2[1], _G2_POINTS[1], now - timedelta(days=10))
@@ -138,6 +143,22 @@ def _cases(client: FlaskClient, world: WebWorld) -> None:
     report.deadline_at = utcnow() - timedelta(hours=5)  # five hours past its deadline
     db.session.commit()
     world.overdue_case = late
+
+
+def add_flagged_reports(client: FlaskClient, world: WebWorld) -> tuple[int, int]:
+    """Two more reports by ``wangge1``; returns their ids (doubtful, stray).
+
+    The doubtful one lies beside the handled case, its photo taken 300 m away three days
+    before (location_mismatch, stale_photo, possible_duplicate); the stray one lies outside
+    every grid (outside_grid).
+    """
+    far = point_at(_G1_POINTS[5], 300, bearing=180)
+    photo = _photo(client, world.worker1, *far, shade=2, age=timedelta(days=3))
+    doubtful = _report(client, world.worker1, _G1_POINTS[5], photo, "又见垃圾堆放")
+    outside = (28.7900, 113.0600)  # south-west of G1, in no grid
+    photo = _photo(client, world.worker1, *outside, shade=4)
+    stray = _report(client, world.worker1, outside, photo, "网格外的垃圾")
+    return doubtful, stray
 
 
 def build_world(client: FlaskClient, factory: Factory) -> WebWorld:

@@ -6,8 +6,16 @@
   var messages = JSON.parse(body.getAttribute("data-i18n") || "{}");
   var meta = document.querySelector('meta[name="csrf-token"]');
 
+  function has(key) { return Object.prototype.hasOwnProperty.call(messages, key); }
+
+  /* The string for ``key`` in the page's language. A key missing from the catalogue shows as
+   * itself and is logged as an error, so a browser test that meets it fails. */
   function t(key, params) {
-    var text = Object.prototype.hasOwnProperty.call(messages, key) ? messages[key] : key;
+    var text = messages[key];
+    if (!has(key)) {
+      if (window.console) { window.console.error("Gridwork: no message for " + key); }
+      text = key;
+    }
     if (params) {
       text = text.replace(/%\((\w+)\)s/g, function (_m, name) {
         return params[name] === undefined || params[name] === null ? "" : String(params[name]);
@@ -112,7 +120,7 @@
   function can(permission) { return (cfg.perms || []).indexOf(permission) >= 0; }
 
   window.GW = {
-    cfg: cfg, t: t, esc: esc, api: api, send: send, query: query, fmtTime: fmtTime,
+    cfg: cfg, t: t, has: has, esc: esc, api: api, send: send, query: query, fmtTime: fmtTime,
     fmtClock: fmtClock, today: today, addDays: addDays, dayStart: dayStart, dayEnd: dayEnd,
     pct: pct, num: num, debounce: debounce, can: can
   };

@@ -25,6 +25,13 @@
     panel.hidden = false;
     var close = panel.querySelector(".panel-close");
     if (close) { close.addEventListener("click", function () { panel.hidden = true; }); }
+    // A link to another case opens it here instead of reloading the map.
+    Array.prototype.forEach.call(panel.querySelectorAll("a[data-case]"), function (link) {
+      link.addEventListener("click", function (event) {
+        event.preventDefault();
+        showCase(link.getAttribute("data-case"), { center: true });
+      });
+    });
     panel.scrollIntoView({ block: "nearest" });
   }
 
@@ -50,13 +57,42 @@
       (v.notes ? "<div>" + esc(v.notes) + "</div>" : "") + thumbs(v.photo_ids) + "</li>";
   }
 
+  function caseLink(id, text) {
+    return '<a href="/app/map?case=' + encodeURIComponent(id) + '" data-case="' + esc(id) +
+           '">' + esc(text) + "</a>";
+  }
+
+  /* A need's kind: a service need (welfare, medical...), a report category, or its code. */
+  function needName(names, code) {
+    if (GW.has("need." + code)) { return t("need." + code); }
+    return names[code] ? categoryName(names, code) : code;
+  }
+
+  /* The needs (诉求) the family raised at the visits shown, newest first. */
+  function needList(visits, names) {
+    var items = [];
+    visits.forEach(function (v) {
+      (v.needs || []).forEach(function (need) {
+        items.push("<li><div><strong>" + esc(needName(names, need.category)) + "</strong> · " +
+          esc(GW.fmtTime(v.visited_at)) + "</div>" +
+          (need.text ? "<div>" + esc(need.text) + "</div>" : "") +
+          (need.report_id ? "<div>" + caseLink(need.report_id, t("panel.need_case",
+                                                               { id: need.report_id })) +
+                            "</div>" : "") + "</li>");
+      });
+    });
+    return "<h3>" + esc(t("panel.needs")) + "</h3>" + (items.length
+      ? '<ol class="need-list" id="household-needs">' + items.join("") + "</ol>"
+      : "<p>" + esc(t("panel.no_needs")) + "</p>");
+  }
+
   function showHousehold(id, options) {
     var mine = ++current;
     var visits = GW.can("visits.read") ? GW.api("/visits", { household_id: id, limit: 20 })
                                        : Promise.resolve({ items: [] });
-    Promise.all([GW.api("/households/" + id), visits]).then(function (answers) {
+    Promise.all([GW.api("/households/" + id), visits, categoryNames()]).then(function (answers) {
       if (mine !== current) { return; }
-      var h = answers[0], items = (answers[1].items || []).slice().sort(function (a, b) {
+      var h = answers[0], names = answers[2], items = (answers[1].items || []).slice().sort(function (a, b) {
         return a.visited_at < b.visited_at ? 1 : -1;
       });
       var address = [h.building ? t("map.building") + " " + h.building : "", h.unit, h.door]
@@ -73,6 +109,7 @@
         row(t("panel.tags"), tags || "—") +
         row(t("panel.last_visit"), esc(GW.fmtTime(h.last_visit_at))) +
         (h.notes ? row(t("panel.notes"), esc(h.notes)) : "") + "</dl>" +
+        (GW.can("visits.read") ? needList(items, names) : "") +
         "<h3>" + esc(t("panel.visits")) + "</h3>" +
         (items.length ? '<ol class="visit-list" id="visit-history">' +
          items.map(visitItem).join("") + "</ol>" : "<p>" + esc(t("panel.no_visits")) + "</p>");
@@ -112,6 +149,26 @@
     return (GW.cfg.locale || "zh").indexOf("zh") === 0 ? c.name_zh : c.name_en;
   }
 
+  function most(items, key) {
+    return Math.max.apply(null, (items || []).map(function (item) { return item[key] || 0; }));
+  }
+
+  /* The server's doubts about a report (flags), each in words, with its evidence if any. */
+  function flagBadge(r, flag) {
+    var detail = (r.flag_detail || {})[flag], text = t("flag." + flag);
+    if (flag === "location_mismatch" && detail && detail.length) {
+      text = t("flag.location_mismatch_m", { m: GW.num(Math.round(most(detail, "distance_m"))) });
+    } else if (flag === "stale_photo" && detail && detail.length) {
+      text = t("flag.stale_photo_h", { h: GW.num(Math.round(most(detail, "hours_before"))) });
+    } else if (flag === "possible_duplicate" && r.possible_duplicate_of) {
+      text = t("flag.possible_duplicate_of", { id: r.possible_duplicate_of,
+        m: GW.num(Math.round((detail && detail.distance_m) || 0)) });
+      return '<span class="badge badge-flag flag-' + esc(flag) + '">' +
+             caseLink(r.possible_duplicate_of, text) + "</span>";
+    }
+    return '<span class="badge badge-flag flag-' + esc(flag) + '">' + esc(text) + "</span>";
+  }
+
   function showCase(id, options) {
     var mine = ++current;
     var feature = (options && options.feature) || {};
@@ -128,8 +185,11 @@
           row(t("panel.status"), '<span class="badge badge-case">' + esc(t("case." + r.status)) +
               "</span>" + (timeline.overdue ? ' <span class="badge badge-overdue">' +
               esc(t("case.overdue")) + "</span>" : "")) +
-          row(t("panel.department"), esc(feature.department || r.department || "—")) +
-          row(t("panel.deadline"), esc(GW.fmtTime(r.deadline_at))) + "</dl>" +
+          row(t("panel.department"),
+              esc(r.department_name || feature.department || r.department || "—")) +
+          row(t("panel.deadline"), esc(GW.fmtTime(r.deadline_at))) +
+          ((r.flags || []).length ? row(t("panel.flags"), (r.flags || []).map(function (f) {
+            return flagBadge(r, f); }).join(" ")) : "") + "</dl>" +
           (r.description ? "<p>" + esc(r.description) + "</p>" : "") +
           "<h3>" + esc(t("panel.before")) + "</h3>" + (thumbs(r.photo_ids) || "<p>—</p>") +
           "<h3>" + esc(t("panel.after")) + "</h3>" + (thumbs(after) || "<p>—</p>") +
