@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from server.config import Config
 from server.geo import from_wgs84
 from tests.web.conftest import (
     PageWatch,
@@ -24,6 +25,24 @@ def _count(page: Any, selector: str) -> int:
 
 def _legend(page: Any, name: str) -> str:
     return str(page.inner_text(f"#count-{name}"))
+
+
+# Points across each grid label; the label must be what is on top at every one of them.
+_LABEL_COVERED = """() => {
+  const covered = [];
+  document.querySelectorAll('.grid-label-box').forEach(box => {
+    box.style.pointerEvents = 'auto';  // labels let clicks through; hit-test them for once
+    const r = box.getBoundingClientRect();
+    for (const [fx, fy] of [[.1, .3], [.5, .3], [.9, .3], [.1, .7], [.5, .7], [.9, .7]]) {
+      const top = document.elementFromPoint(r.left + r.width * fx, r.top + r.height * fy);
+      if (!box.contains(top)) {
+        covered.push(box.textContent + ' under ' + (top && top.getAttribute('class')));
+      }
+    }
+    box.style.pointerEvents = '';
+  });
+  return covered;
+}"""
 
 
 def _change(page: Any, selector: str, value: str) -> None:
@@ -146,6 +165,7 @@ def test_points_follow_a_gcj02_base_map(page: Any, world: Any, app: Flask,
     login(page, "shuji", world.password)
     wait_map_ready(page)
     assert _count(page, ".leaflet-tile") > 0
+    assert _count(page, "#tile-hint") == 0  # a base map: nothing to set up
     drawn = page.evaluate(
         "id => { let p = null; GW.mapPage.groups.households.eachLayer(l => {"
         " if ((l.options.className || '').split(' ').includes('hh-id-' + id))"
@@ -176,6 +196,7 @@ def test_demo_community_shows_its_map_with_coverage_in_chinese(page: Any, app: F
     labels = page.locator(".grid-label").all_inner_texts()
     assert len(labels) == 4 and all("网格" in text and "%" in text for text in labels), labels
     assert _count(page, ".cluster") > 4  # 1,500 households: clusters until zoomed in
+    assert page.evaluate(_LABEL_COVERED) == []  # clusters never hide a grid's name
     assert _count(page, ".leaflet-tile") == 0  # a plain background: no tile server needed
     screenshot(page, "map-demo")
     before = map_loads(page)
@@ -183,3 +204,15 @@ def test_demo_community_shows_its_map_with_coverage_in_chinese(page: Any, app: F
     wait_map_ready(page, before)
     assert _count(page, "path.hh") + _count(page, ".hh-ribbon") > 20
     screenshot(page, "map-demo-zoomed")
+
+
+def test_map_without_tiles_names_the_setting_that_gives_a_base_map(page: Any,
+                                                                   world: Any) -> None:
+    assert hasattr(Config, "MAP_TILE_URL") and Config.MAP_TILE_URL is None
+    login(page, "shuji", world.password)
+    wait_map_ready(page)
+    hint = page.locator("#tile-hint")
+    assert "未配置底图" in hint.inner_text()
+    assert page.inner_text("#tile-hint code") == "GRIDWORK_MAP_TILE_URL"  # as the env spells it
+    page.click("#tile-hint .tile-hint-close")
+    assert _count(page, "#tile-hint") == 0

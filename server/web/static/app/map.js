@@ -11,20 +11,47 @@
 
   var map = L.map("map", { zoomControl: true, minZoom: 3, maxZoom: 20, zoomSnap: 1 });
   if (cfg.tile_url) {
-    L.tileLayer(cfg.tile_url, { maxZoom: 20, attribution: cfg.tile_attribution || "" })
-      .addTo(map);
+    // Most tile sets stop at zoom 18: closer in, their tiles are enlarged, not asked for.
+    L.tileLayer(cfg.tile_url, { maxZoom: 20, maxNativeZoom: 18,
+                                attribution: cfg.tile_attribution || "" }).addTo(map);
+  } else {
+    tileHint().addTo(map);
   }
   map.attributionControl.setPrefix(false);
   // Panes keep the drawing order fixed whichever answer arrives first: grids at the bottom,
-  // then households, visits, the grid labels and the track; div icons stay in the marker pane.
-  [["gridPane", 350], ["householdPane", 410], ["visitPane", 420], ["labelPane", 450],
-   ["trackPane", 430]].forEach(function (pane) {
+  // then households, visits and the track; div icons (clusters, cases) stay in the marker
+  // pane (600). The grid labels lie above them (below the tooltips, 650) so that clusters
+  // never hide a grid's name; they take no clicks, which go to the marks underneath.
+  [["gridPane", 350], ["householdPane", 410], ["visitPane", 420], ["trackPane", 430],
+   ["labelPane", 640]].forEach(function (pane) {
     map.createPane(pane[0]).style.zIndex = String(pane[1]);
   });
   var groups = {};
   ["grids", "buildings", "households", "visits", "track", "cases"].forEach(function (name) {
     groups[name] = L.layerGroup().addTo(map);
   });
+
+  /* No base map configured: say so on the map, naming the setting that gives one. */
+  function tileHint() {
+    var hint = L.control({ position: "topright" });
+    hint.onAdd = function () {
+      var box = L.DomUtil.create("div", "tile-hint");
+      box.id = "tile-hint";
+      box.setAttribute("role", "note");
+      var text = L.DomUtil.create("p", "", box);
+      var parts = t("map.no_tiles", { setting: "\u0001" }).split("\u0001");
+      text.appendChild(document.createTextNode(parts[0]));
+      L.DomUtil.create("code", "", text).textContent = "GRIDWORK_MAP_TILE_URL";
+      text.appendChild(document.createTextNode(parts.slice(1).join("")));
+      var close = L.DomUtil.create("button", "link-button tile-hint-close", box);
+      close.type = "button";
+      close.textContent = t("panel.close");
+      L.DomEvent.disableClickPropagation(box);
+      L.DomEvent.on(close, "click", function () { hint.remove(); });
+      return box;
+    };
+    return hint;
+  }
 
   function setStatus(text) { $("map-status").textContent = text || ""; }
   function setCount(id, value) { $(id).textContent = GW.num(value); }

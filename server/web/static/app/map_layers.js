@@ -38,12 +38,14 @@
       group.addLayer(polygon);
       var b = polygon.getBounds();
       bounds = bounds ? bounds.extend(b) : L.latLngBounds(b.getSouthWest(), b.getNorthEast());
-      // The label hangs just inside the grid's north edge, clear of the points in the middle.
+      // The label hangs just inside the grid's north edge, clear of the points in the middle,
+      // on a light box of its own so that it reads over the grid's colour and the clusters.
       var label = L.marker(L.latLng(b.getNorth(), b.getCenter().lng), {
         interactive: false, keyboard: false, pane: "labelPane",
-        icon: L.divIcon({ className: "grid-label", iconSize: [180, 36], iconAnchor: [90, -4],
-                          html: "<div>" + GW.esc(p.name) + "</div><div>" +
-                                GW.esc(GW.pct(p.coverage)) + "</div>" })
+        icon: L.divIcon({ className: "grid-label", iconSize: [200, 40], iconAnchor: [100, -4],
+                          html: '<span class="grid-label-box"><span class="grid-label-name">' +
+                                GW.esc(p.name) + '</span><span class="grid-label-cov">' +
+                                GW.esc(GW.pct(p.coverage)) + "</span></span>" })
       });
       group.addLayer(label);
     });
