@@ -29,12 +29,12 @@ from server.errors import (
     UnprocessableError,
 )
 from server.geo import distance_m, to_wgs84
-from server.models import CaseStep, Department, Grid, Photo, Report, Role
+from server.models import CaseStep, Department, Grid, Report, Role
 from server.models.types import utcnow
 from server.services.access import Access
 from server.services.audit import audit
 from server.services.idempotency import body_digest, find_replay, insert_or_twin
-from server.services.scopes import require_case_reach
+from server.services.scopes import require_case_reach, usable_photos
 from server.transactions import after_commit
 
 __all__ = ["TRANSITIONS", "ACTIONS", "ESCALATE", "DEADLINE_STATUSES", "now", "transition",
@@ -129,11 +129,12 @@ def _need_note(body: Mapping[str, Any], what: str) -> str:
     return note
 
 
-def _need_photos(session: Session, body: Mapping[str, Any], what: str) -> list[str]:
+def _need_photos(session: Session, access: Access, body: Mapping[str, Any],
+                 what: str) -> list[str]:
     photo_ids = list(dict.fromkeys(body.get("photo_ids") or []))
     if not photo_ids:
         raise _invalid("photo_ids", f"Attach at least one {what} photo.")
-    known = set(session.scalars(select(Photo.id).where(Photo.id.in_(photo_ids))))
+    known = usable_photos(session, access, photo_ids)
     missing = [pid for pid in photo_ids if pid not in known]
     if missing:
         raise DependencyMissingError(
@@ -147,7 +148,7 @@ def _need_photos(session: Session, body: Mapping[str, Any], what: str) -> list[s
 Apply = Callable[[Report, CaseStep], None]
 
 
-def _rule_accept(session: Session, report: Report, body: Mapping[str, Any],
+def _rule_accept(session: Session, access: Access, report: Report, body: Mapping[str, Any],
                  when: datetime) -> Apply:
     def apply(r: Report, _step: CaseStep) -> None:
         r.accepted_at = r.accepted_at or when
@@ -155,7 +156,7 @@ def _rule_accept(session: Session, report: Report, body: Mapping[str, Any],
     return apply
 
 
-def _rule_reject(session: Session, report: Report, body: Mapping[str, Any],
+def _rule_reject(session: Session, access: Access, report: Report, body: Mapping[str, Any],
                  when: datetime) -> Apply:
     _need_note(body, "the reason the report is not taken up (不予立案)")
     return lambda r, s: None
@@ -174,7 +175,7 @@ def _grid_named(session: Session, report: Report, body: Mapping[str, Any]) -> Gr
     return grid
 
 
-def _rule_dispatch(session: Session, report: Report, body: Mapping[str, Any],
+def _rule_dispatch(session: Session, access: Access, report: Report, body: Mapping[str, Any],
                    when: datetime) -> Apply:
     code = (body.get("department") or "").strip()
     if not code:
@@ -199,7 +200,7 @@ def _rule_dispatch(session: Session, report: Report, body: Mapping[str, Any],
     return apply
 
 
-def _rule_return(session: Session, report: Report, body: Mapping[str, Any],
+def _rule_return(session: Session, access: Access, report: Report, body: Mapping[str, Any],
                  when: datetime) -> Apply:
     _need_note(body, "the reason the case is not yours (退单)")
 
@@ -210,9 +211,9 @@ def _rule_return(session: Session, report: Report, body: Mapping[str, Any],
     return apply
 
 
-def _rule_handle(session: Session, report: Report, body: Mapping[str, Any],
+def _rule_handle(session: Session, access: Access, report: Report, body: Mapping[str, Any],
                  when: datetime) -> Apply:
-    photos = _need_photos(session, body, "after")
+    photos = _need_photos(session, access, body, "after")
 
     def apply(r: Report, step: CaseStep) -> None:
         r.handled_at = when
@@ -221,7 +222,7 @@ def _rule_handle(session: Session, report: Report, body: Mapping[str, Any],
     return apply
 
 
-def _rule_verify(session: Session, report: Report, body: Mapping[str, Any],
+def _rule_verify(session: Session, access: Access, report: Report, body: Mapping[str, Any],
                  when: datetime) -> Apply:
     point = body.get("location")
     if not point:
@@ -234,7 +235,7 @@ def _rule_verify(session: Session, report: Report, body: Mapping[str, Any],
         raise _invalid("location", f"You are {away:.0f} m from the case: verify on site.")
     photos = list(dict.fromkeys(body.get("photo_ids") or []))
     if photos:
-        photos = _need_photos(session, body, "verification")
+        photos = _need_photos(session, access, body, "verification")
 
     def apply(r: Report, step: CaseStep) -> None:
         r.verified_at = when
@@ -243,10 +244,10 @@ def _rule_verify(session: Session, report: Report, body: Mapping[str, Any],
     return apply
 
 
-def _rule_fail_verify(session: Session, report: Report, body: Mapping[str, Any],
+def _rule_fail_verify(session: Session, access: Access, report: Report, body: Mapping[str, Any],
                       when: datetime) -> Apply:
     _need_note(body, "what is still wrong on site")
-    photos = _need_photos(session, body, "on-site")
+    photos = _need_photos(session, access, body, "on-site")
     deadline = deadline_after(report, when)
     point = body.get("location")
     lat, lon = (to_wgs84(point["lat"], point["lon"], point.get("crs") or "wgs84") if point
@@ -260,7 +261,7 @@ def _rule_fail_verify(session: Session, report: Report, body: Mapping[str, Any],
     return apply
 
 
-def _rule_close(session: Session, report: Report, body: Mapping[str, Any],
+def _rule_close(session: Session, access: Access, report: Report, body: Mapping[str, Any],
                 when: datetime) -> Apply:
     def apply(r: Report, step: CaseStep) -> None:
         r.closed_at = when
@@ -271,7 +272,7 @@ def _rule_close(session: Session, report: Report, body: Mapping[str, Any],
     return apply
 
 
-_RULES: dict[str, Callable[[Session, Report, Mapping[str, Any], datetime], Apply]] = {
+_RULES: dict[str, Callable[[Session, Access, Report, Mapping[str, Any], datetime], Apply]] = {
     "accept": _rule_accept, "reject": _rule_reject, "dispatch": _rule_dispatch,
     "return": _rule_return, "handle": _rule_handle, "verify": _rule_verify,
     "fail_verify": _rule_fail_verify, "close": _rule_close,
@@ -313,7 +314,7 @@ def transition(session: Session, access: Access, report_id: int, body: Mapping[s
     to_status = _check_move(access, report, action)
     require_case_reach(access, report)
     when = at or now()
-    apply = _RULES[action](session, report, body, when)
+    apply = _RULES[action](session, access, report, body, when)
     step = CaseStep(report_id=report.id, seq=next_seq(session, report.id), action=action,
                     from_status=report.status, to_status=to_status, actor_id=access.user.id,
                     actor_role=access.role.value, at=when,

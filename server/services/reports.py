@@ -38,7 +38,7 @@ from server.services.categories import active_category
 from server.services.grids import locate_grid
 from server.services.idempotency import body_digest, create_once, find_replay
 from server.services.paging import paginate
-from server.services.scopes import report_scope, sees_photo
+from server.services.scopes import report_scope, usable_photos
 
 __all__ = ["create_report", "get_report", "report_query", "list_reports"]
 
@@ -97,17 +97,13 @@ def _home_community(user: User) -> int | None:
 
 
 def _photos_for(session: Session, access: Access, photo_ids: Sequence[str]) -> list[Photo]:
-    found = {p.id: p for p in session.scalars(select(Photo).where(Photo.id.in_(photo_ids)))}
+    found = usable_photos(session, access, photo_ids)
     missing = [pid for pid in photo_ids if pid not in found]
     if missing:
         raise DependencyMissingError(
             f"{len(missing)} photo(s) of this report have not been uploaded yet. Upload them, "
             "then send the report again.",
             missing=[{"kind": "photo", "client_uuid": pid} for pid in missing])
-    foreign = [pid for pid in photo_ids if not sees_photo(session, access, found[pid])]
-    if foreign:
-        raise UnprocessableError("A report may only use your own photos.", errors={
-            "photo_ids": [f"Photo {pid} was uploaded by someone else." for pid in foreign]})
     return [found[pid] for pid in photo_ids]
 
 

@@ -34,7 +34,9 @@ one's reach is a 403. The rules, resource by resource:
   admins, the command centre and the command line, a secretary's community, nothing else.
 - photos (``sees_photo``): their uploader, admins and the command centre, and whoever may
   see a record that uses them (``PHOTO_VIEW_CHECKS``: a report, a case step, a visit). A
-  report may use only photos its reporter may see.
+  record (a report, a visit, a need's report, a case step) may reference only photos its
+  maker may see (``usable_photos``); any other id answers as a photo not uploaded yet, so
+  nobody can probe which photo ids exist.
 - uploads (``owns_upload``): an unfinished tus upload is its uploader's alone.
 - the sync changes feed: households as above, plus (as deletions) those of my communities
   changed since my first pull and no longer mine (``feed_household_scope``); only the
@@ -47,7 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, String, and_, cast, exists, false, or_, select, true
@@ -71,7 +73,7 @@ from server.models import (
 )
 from server.services.access import Access
 
-__all__ = ["PHOTO_VIEW_CHECKS", "PhotoViewCheck", "grid_scope", "grids_in_scope",
+__all__ = ["PHOTO_VIEW_CHECKS", "PhotoViewCheck", "usable_photos", "grid_scope", "grids_in_scope",
            "building_scope", "household_scope", "sees_household", "require_household_place",
            "require_household_reach", "require_community_registry", "works_in_community",
            "worker_scope", "visit_scope", "report_grid_scope", "report_scope",
@@ -270,6 +272,21 @@ def sees_photo(session: Session, access: Access, photo: Photo) -> bool:
     if photo.uploaded_by_id == access.user.id or access.everywhere:
         return True
     return any(check(session, access, photo) for check in PHOTO_VIEW_CHECKS)
+
+
+def usable_photos(session: Session, access: Access,
+                  photo_ids: Sequence[str]) -> dict[str, Photo]:
+    """The photos among ``photo_ids`` the user may attach to a record, by id.
+
+    An id missing from the answer is either not uploaded yet or not the user's to use; the
+    caller answers both alike (409 dependency_missing).
+    """
+    found: dict[str, Photo] = {}
+    ids = sorted(set(photo_ids))
+    for start in range(0, len(ids), 500):  # an IN list short enough for every database
+        found.update((p.id, p) for p in session.scalars(
+            select(Photo).where(Photo.id.in_(ids[start:start + 500]))))
+    return {pid: photo for pid, photo in found.items() if sees_photo(session, access, photo)}
 
 
 def owns_upload(user: User, upload: Upload) -> bool:

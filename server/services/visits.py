@@ -36,7 +36,6 @@ from server.models import (
     Community,
     Grid,
     Household,
-    Photo,
     Visit,
     VisitNeed,
     YellowRibbonRequest,
@@ -48,7 +47,7 @@ from server.services.coverage import to_instant
 from server.services.households import close_ribbons
 from server.services.idempotency import body_digest, find_replay, insert_or_twin, replay_conflict
 from server.services.reports import create_report
-from server.services.scopes import require_household_reach, visit_scope
+from server.services.scopes import require_household_reach, usable_photos, visit_scope
 from server.services.visit_policy import apply_schedule, intervals_for
 
 __all__ = ["create_visit", "VisitWriter", "make_need_reports", "wants_need_reports",
@@ -111,9 +110,10 @@ class VisitWriter:
         by_uuid = sorted({b["household_client_uuid"] for b in bodies
                           if b.get("household_id") is None})
         self._load_households(ids, by_uuid)
-        photo_ids = sorted({p for b in bodies for p in b.get("photo_ids") or ()})
-        for chunk in _chunks(photo_ids):
-            self._photos.update(session.scalars(select(Photo.id).where(Photo.id.in_(chunk))))
+        # A photo the worker may not use answers as one not uploaded yet: nobody can probe
+        # which photo ids exist, nor attach (and so read) another grid's photo.
+        self._photos = set(usable_photos(session, access, [
+            p for b in bodies for p in b.get("photo_ids") or ()]))
         wanted = sorted({n["category"] for b in bodies for n in b.get("needs") or ()
                          if n.get("create_report")})
         if wanted:

@@ -273,3 +273,17 @@ def test_a_case_outside_every_grid_is_placed_in_a_grid_at_dispatch_so_it_can_be_
                   photo_ids=[w.photo(handler)]).status_code == 201
     checked = w.move(supervisor, report.id, "verify", location={"lat": lat, "lon": lon})
     assert checked.status_code == 201, checked.get_json()
+
+
+def test_handling_with_another_users_photo_answers_as_one_not_uploaded_yet(w):
+    """A department cannot pass off a worker's photo as its after-photo (and so read it)."""
+    report = w.report()
+    w.walk(report.id, "dispatched")
+    dept = w.actor("dept_WATER")
+    theirs = w.photo(w.actor("grid_worker_G2", "grid_worker", grids=("G2",)))
+    answer = w.move(dept, report.id, "handle", photo_ids=[theirs])
+    assert answer.status_code == 409
+    assert answer.get_json()["type"] == "/problems/dependency_missing"
+    assert answer.get_json()["missing"] == [{"kind": "photo", "client_uuid": theirs}]
+    db.session.refresh(report)
+    assert report.status == "dispatched"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from server.extensions import db
 from server.models import Category, Department, Report
 from server.models.types import utcnow
 from tests.server.storage.imagegen import make_jpeg
@@ -119,12 +120,20 @@ def test_photo_not_uploaded_yet_is_409_dependency_missing(client, factory, db):
     assert db.session.scalar(select(func.count()).select_from(Report)) == 0
 
 
-def test_someone_elses_photo_is_422(client, factory):
+def test_another_grids_photo_answers_as_one_not_uploaded_yet(client, factory):
+    """A photo the reporter may not see is refused exactly as an unknown id is, so the
+    answer tells nobody which photo ids exist."""
     worker = factory.actor("grid_worker")
     other = factory.actor("grid_worker", grids=("G2",))
-    resp = client.post("/api/v1/reports", json=report_body([upload(client, other)]),
-                       headers=worker.headers)
-    assert resp.status_code == 422 and "photo_ids" in resp.json["errors"]
+    theirs, absent = upload(client, other), str(uuid.uuid4())
+    answers = [client.post("/api/v1/reports", json=report_body([pid]), headers=worker.headers)
+               for pid in (theirs, absent)]
+    assert [a.status_code for a in answers] == [409, 409]
+    assert [a.json["type"] for a in answers] == ["/problems/dependency_missing"] * 2
+    assert [a.json["missing"] for a in answers] == [
+        [{"kind": "photo", "client_uuid": pid}] for pid in (theirs, absent)]
+    assert answers[0].json["detail"] == answers[1].json["detail"]
+    assert db.session.scalar(select(func.count()).select_from(Report)) == 0
 
 
 @pytest.mark.parametrize("change,field", [

@@ -316,3 +316,31 @@ def test_a_follow_up_before_the_visit_is_refused(client, worker, home):
     answer = post(client, worker, visit_body(
         home, visited_at=met, follow_up_on=(met - timedelta(days=3)).date().isoformat()))
     assert answer.status_code == 422 and "follow_up_on" in answer.json["errors"]
+
+
+def test_another_grids_photo_cannot_be_attached_to_a_visit_nor_read_through_it(
+        client, factory, worker, home):
+    """Attaching grid G2's photo would have made it readable in G1 (and launderable into a
+    report through a need): it answers as a photo not uploaded yet, like an unknown id."""
+    neighbour = factory.actor("grid_worker", grids=("G2",))
+    theirs, absent = add_photo(neighbour), new_uuid()
+    answers = [post(client, worker, visit_body(home, photo_ids=[pid])) for pid in
+               (theirs.id, absent)]
+    assert [a.status_code for a in answers] == [409, 409]
+    assert [a.json["type"] for a in answers] == ["/problems/dependency_missing"] * 2
+    assert [a.json["missing"] for a in answers] == [
+        [{"kind": "photo", "client_uuid": pid}] for pid in (theirs.id, absent)]
+    assert db.session.scalar(select(func.count()).select_from(Visit)) == 0
+    assert client.get(f"/api/v1/photos/{theirs.id}", headers=worker.headers).status_code == 404
+
+
+def test_the_same_rule_holds_for_a_visit_in_a_sync_batch(client, factory, worker, home):
+    neighbour = factory.actor("grid_worker", grids=("G2",))
+    theirs = add_photo(neighbour)
+    body = visit_body(home, photo_ids=[theirs.id])
+    answer = client.post("/api/v1/sync/batch", headers=worker.headers, json={"records": [
+        {"kind": "visit", "client_uuid": body["client_uuid"], "body": body}]})
+    (result,) = answer.json["results"]
+    assert result["status"] == 409
+    assert result["problem"]["type"] == "/problems/dependency_missing"
+    assert db.session.scalar(select(func.count()).select_from(Visit)) == 0
