@@ -5,17 +5,28 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    pre_dump,
+    validate,
+    validates,
+    validates_schema,
+)
 
 from schemas.common import ListArgsSchema, PointSchema, UUIDString, page_schema_for
 
 __all__ = ["ReportCreateSchema", "ReportSchema", "ReportListArgsSchema", "ReportPageSchema",
            "ReportGeoJSONArgsSchema", "ReportFeatureCollectionSchema", "BBoxField", "CommaList",
-           "REPORT_STATUSES", "MAX_PHOTOS", "REPORT_FLAGS"]
+           "REPORT_STATUSES", "FINAL_STATUSES", "OPEN_STATUSES", "MAX_PHOTOS", "REPORT_FLAGS"]
 
-# Mirrors server.models.REPORT_STATUSES (schemas import nothing from the server).
+# A report's status walks the case workflow (立案 → 结案); the server's table of moves is in
+# server.services.cases.
 REPORT_STATUSES = ("reported", "accepted", "rejected", "dispatched", "handled", "verified",
                    "closed")
+FINAL_STATUSES = ("rejected", "closed")  # 不予立案, 结案: no move leaves them
+OPEN_STATUSES = tuple(s for s in REPORT_STATUSES if s not in FINAL_STATUSES)
 REPORT_FLAGS = ("outside_grid", "location_mismatch", "stale_photo", "possible_duplicate")
 MAX_PHOTOS = 9
 
@@ -89,8 +100,34 @@ def _location(report: Any) -> dict[str, Any]:
             "crs": "wgs84"}
 
 
+class _WithoutDuplicateLink:
+    """A report seen by someone who may not read the report it may duplicate: the flag
+    stays, the link to the other report goes (``duplicate_hidden`` set by the server)."""
+
+    possible_duplicate_of_id = None
+
+    def __init__(self, report: Any) -> None:
+        self._report = report
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._report, name)
+
+    @property
+    def flag_detail(self) -> dict[str, Any] | None:
+        detail = self._report.flag_detail
+        if not detail or "possible_duplicate" not in detail:
+            return detail  # type: ignore[no-any-return]
+        link = {k: v for k, v in detail["possible_duplicate"].items() if k != "report_id"}
+        return {**detail, "possible_duplicate": link}
+
+
 class ReportSchema(Schema):
     """A report as the API answers it; the point is always WGS-84, times UTC."""
+
+    @pre_dump
+    def _hide_unseen_duplicate(self, report: Any, **_: Any) -> Any:
+        return _WithoutDuplicateLink(report) if getattr(report, "duplicate_hidden", False) \
+            else report
 
     id = fields.Integer(metadata={"description": "The case number"})
     client_uuid = fields.String()

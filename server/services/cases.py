@@ -34,7 +34,7 @@ from server.models.types import utcnow
 from server.services.access import Access
 from server.services.audit import audit
 from server.services.idempotency import body_digest, find_replay, insert_or_twin
-from server.services.scopes import require_case_reach, usable_photos
+from server.services.scopes import require_case_reach, sees_report, usable_photos
 from server.transactions import after_commit
 
 __all__ = ["TRANSITIONS", "ACTIONS", "ESCALATE", "DEADLINE_STATUSES", "now", "transition",
@@ -304,6 +304,9 @@ def transition(session: Session, access: Access, report_id: int, body: Mapping[s
         earlier = find_replay(session, CaseStep, key, digest)
         if earlier is not None:
             return earlier, False
+    if not sees_report(session, access, report_id):
+        # Before any check that would describe the case (its status, moves, version).
+        raise NotFoundError(f"No report {report_id}.")
     report = get_case(session, report_id, fresh=True)
     action = body["action"]
     expected = body.get("expected_version")

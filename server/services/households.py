@@ -82,13 +82,16 @@ def default_code(building_code: str | None, unit: str, door: str) -> str:
     return "-".join(part for part in (building_code, unit, door) if part)
 
 
-def _check_code_free(session: Session, community_id: int, code: str,
+def _check_code_free(session: Session, access: Access, community_id: int, code: str,
                      household_id: int | None = None) -> None:
-    taken = session.scalar(select(Household.id).where(
+    taken = session.scalar(select(Household).where(
         Household.community_id == community_id, Household.code == code))
-    if taken is not None and taken != household_id:
+    if taken is not None and taken.id != household_id:
+        # The id only for a household the user may see: codes are unique in a community,
+        # but which record holds one in another grid is not theirs to learn.
         raise ConflictError(f"Household code {code} is taken in this community.",
-                            slug="household_code_taken", existing_id=taken)
+                            slug="household_code_taken",
+                            existing_id=taken.id if sees_household(access, taken) else None)
 
 
 def create_household(session: Session, access: Access, body: dict[str, Any],
@@ -103,7 +106,7 @@ def create_household(session: Session, access: Access, body: dict[str, Any],
     require_household_place(access, spot.grid_id)
     code = body["code"] or default_code(spot.building.code if spot.building else None,
                                         body["unit"], body["door"])
-    _check_code_free(session, spot.community_id, code)
+    _check_code_free(session, access, spot.community_id, code)
 
     def build() -> Household:
         now = utcnow()
@@ -222,7 +225,8 @@ def update_household(session: Session, access: Access, household: Household,
         household.grid_id, household.lat, household.lon = spot.grid_id, spot.lat, spot.lon
         household.building_id = spot.building.id if spot.building else None
     if "code" in changes:
-        _check_code_free(session, household.community_id, changes["code"], household.id)
+        _check_code_free(session, access, household.community_id, changes["code"],
+                         household.id)
     for key in _UPDATABLE:
         if key in changes:
             setattr(household, key, changes[key])

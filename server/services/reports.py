@@ -38,13 +38,25 @@ from server.services.categories import active_category
 from server.services.grids import locate_grid
 from server.services.idempotency import body_digest, create_once, find_replay
 from server.services.paging import paginate
-from server.services.scopes import report_scope, usable_photos
+from server.services.scopes import report_scope, usable_photos, visible_report_ids
 
-__all__ = ["create_report", "get_report", "report_query", "list_reports"]
+__all__ = ["for_reader", "create_report", "get_report", "report_query", "list_reports"]
 
 
 def _config(config: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return config if config is not None else current_app.config
+
+
+def for_reader(session: Session, access: Access, reports: Sequence[Report]) -> list[Report]:
+    """``reports``, each marked ``duplicate_hidden`` when its possible duplicate is a report
+    the reader may not read (the dump then leaves the link out)."""
+    linked = {r.possible_duplicate_of_id for r in reports if r.possible_duplicate_of_id}
+    seen = visible_report_ids(session, access, linked) if linked else set()
+    for report in reports:
+        report.duplicate_hidden = (  # type: ignore[attr-defined]
+            report.possible_duplicate_of_id is not None
+            and report.possible_duplicate_of_id not in seen)
+    return list(reports)
 
 
 def get_report(session: Session, access: Access, report_id: int) -> Report:
@@ -53,7 +65,7 @@ def get_report(session: Session, access: Access, report_id: int) -> Report:
                                                  report_scope(access)))
     if report is None:
         raise NotFoundError(f"No report {report_id} in your scope.")
-    return report
+    return for_reader(session, access, [report])[0]
 
 
 def report_query(access: Access, args: Mapping[str, Any]) -> Select[Any]:
@@ -81,8 +93,9 @@ def report_query(access: Access, args: Mapping[str, Any]) -> Select[Any]:
 def list_reports(session: Session, access: Access,
                  args: Mapping[str, Any]) -> tuple[list[Report], str | None]:
     """One page of the reports in scope, newest first, and the next page's cursor."""
-    return paginate(session, report_query(access, args), Report.id, limit=args["limit"],
-                    cursor=args.get("cursor"))
+    items, cursor = paginate(session, report_query(access, args), Report.id,
+                             limit=args["limit"], cursor=args.get("cursor"))
+    return for_reader(session, access, items), cursor
 
 
 def _home_community(user: User) -> int | None:
@@ -172,7 +185,7 @@ def create_report(session: Session, access: Access, body: Mapping[str, Any],
     digest = body_digest(body)
     existing = _replay(session, user, body["client_uuid"], digest)
     if existing is not None:
-        return existing, False
+        return for_reader(session, access, [existing])[0], False
     category = active_category(session, body["category"])
     _check_capture_time(body["captured_at"], cfg)
     photos = _photos_for(session, access, body["photo_ids"])
@@ -208,4 +221,4 @@ def create_report(session: Session, access: Access, body: Mapping[str, Any],
 
     report, created = create_once(session, Report, body["client_uuid"], digest, build)
     session.flush()
-    return report, created
+    return for_reader(session, access, [report])[0], created

@@ -28,9 +28,12 @@ one's reach is a 403. The rules, resource by resource:
   of my grids (a secretary's: also of their community, outside every grid too); a
   department the cases dispatched to it, now or before; everyone the reports they made.
   Work queues (``case_queues``) only narrow this scope: a supervisor's and a secretary's
-  queue hold cases of their grids (``report_grid_scope``). A case is moved
+  queue hold cases of their grids (``report_grid_scope``). A move on a case the mover
+  may not read is a 404 before any check (``sees_report``); a case is moved
   (``require_case_reach``) by a department only when it holds it, by anyone else only in
-  their grids. Case figures and weekly reports (``stats_scope``) count every report for
+  their grids. A report's link to the report it may duplicate is shown only to whoever
+  may read that one too (``visible_report_ids``); to others the flag shows without it.
+  Case figures and weekly reports (``stats_scope``) count every report for
   admins, the command centre and the command line, a secretary's community, nothing else.
 - photos (``sees_photo``): their uploader, admins and the command centre, and whoever may
   see a record that uses them (``PHOTO_VIEW_CHECKS``: a report, a case step, a visit). A
@@ -49,7 +52,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, String, and_, cast, exists, false, or_, select, true
@@ -73,7 +76,8 @@ from server.models import (
 )
 from server.services.access import Access
 
-__all__ = ["PHOTO_VIEW_CHECKS", "PhotoViewCheck", "usable_photos", "grid_scope", "grids_in_scope",
+__all__ = ["PHOTO_VIEW_CHECKS", "PhotoViewCheck", "usable_photos", "sees_report",
+           "visible_report_ids", "grid_scope", "grids_in_scope",
            "building_scope", "household_scope", "sees_household", "require_household_place",
            "require_household_reach", "require_community_registry", "works_in_community",
            "worker_scope", "visit_scope", "report_grid_scope", "report_scope",
@@ -209,6 +213,21 @@ def report_scope(access: Access) -> ColumnElement[bool]:
     if access.role is Role.SECRETARY and user.community_id is not None:
         clauses.append(Report.community_id == user.community_id)
     return or_(*clauses)
+
+
+def sees_report(session: Session, access: Access, report_id: int) -> bool:
+    """Whether report (case) ``report_id`` exists and is in the user's ``report_scope``."""
+    return bool(session.scalar(select(exists().where(Report.id == report_id,
+                                                      report_scope(access)))))
+
+
+def visible_report_ids(session: Session, access: Access, report_ids: Iterable[int]) -> set[int]:
+    """The ids among ``report_ids`` of reports in the user's ``report_scope``."""
+    ids = sorted(set(report_ids))
+    if not ids:
+        return set()
+    return set(session.scalars(select(Report.id).where(Report.id.in_(ids),
+                                                       report_scope(access))))
 
 
 def require_case_reach(access: Access, report: Report) -> None:

@@ -46,6 +46,7 @@ from server.errors import ApiError, UnprocessableError, problem_for
 from server.models import Category, Household, Report, User, Visit
 from server.models.types import utcnow
 from server.services.access import Access, access_for
+from server.services.reports import for_reader
 from server.services.scopes import (
     feed_household_scope,
     feed_report_scope,
@@ -338,7 +339,8 @@ def _report_changes(session: Session, access: Access, cursor: _Cursor, limit: in
                              _after(Report.updated_at, Report.id, cursor.positions["report"]))
         .order_by(Report.updated_at, Report.id).limit(limit + 1))
     dump = ReportSchema().dump
-    return [_Change("report", r.updated_at, r.id, "upsert", dump(r)) for r in rows]
+    return [_Change("report", r.updated_at, r.id, "upsert", dump(r))
+            for r in for_reader(session, access, list(rows))]
 
 
 def _category_changes(session: Session, access: Access, cursor: _Cursor, limit: int,

@@ -283,9 +283,9 @@ GET     /reports                                      ok  ok  ok  ok  ok  ok  ou
 GET     /reports.geojson                              ok  ok  ok  ok  ok  ok  out ok  401
 GET     /reports/{report_id}                          ok  ok  ok  ok  ok  ok  404 ok  401
 GET     /reports/{report_id}/timeline                 ok  ok  ok  ok  ok  ok  404 ok  401
-POST    /reports/{report_id}/transitions accept       403 403 ok  403 403 403 403 403 401
-POST    /reports/{report_id}/transitions reject       403 403 ok  403 403 403 403 403 401
-POST    /reports/{report_id}/transitions dispatch     403 403 ok  403 403 403 403 403 401
+POST    /reports/{report_id}/transitions accept       403 403 ok  404 403 403 403 403 401
+POST    /reports/{report_id}/transitions reject       403 403 ok  404 403 403 403 403 401
+POST    /reports/{report_id}/transitions dispatch     403 403 ok  404 403 403 403 403 401
 POST    /reports/{report_id}/transitions return       403 403 403 ok  403 403 403 403 401
 POST    /reports/{report_id}/transitions handle       403 403 403 ok  403 403 403 403 401
 POST    /reports/{report_id}/transitions verify       403 403 403 403 ok  403 403 403 401

@@ -54,6 +54,7 @@ TERMINAL = {"closed", "rejected"}
 HAPPY_PATH = {"accept", "dispatch", "handle", "verify", "close"}
 TIME_CHAIN = ("accepted_at", "dispatched_at", "handled_at", "verified_at", "closed_at")
 UNKNOWN_PHOTO = "6f1c2d9e-8a4b-4c3d-9e2f-1a2b3c4d5e6f"
+KNOWN_PHOTO = "the mover's own photo"  # replaced by the actor's photo when the move is sent
 SLA = timedelta(hours=24)  # the "garbage" category of CaseWorld
 
 
@@ -69,13 +70,14 @@ class CaseMachine(RuleBasedStateMachine):
     """One report and a model of where its case should be."""
 
     world: CaseWorld  # set on the class by the test: the app's world of this test function
-    photo_id: str
+    photos: dict[str, str]  # each actor's own photo: a move may use only photos one may see
 
     def __init__(self) -> None:
         super().__init__()
         self.report_id = 0
         self.grid = "G1"
         self.status, self.version, self.department = "reported", 1, None
+        self.held: set[str] = set()  # the departments the case was ever dispatched to
         self.deadline: datetime | None = None
         self.escalated = False
         self.steps: list[tuple[Any, ...]] = []
@@ -91,7 +93,7 @@ class CaseMachine(RuleBasedStateMachine):
         if department is not None:
             body["department"] = department
         if photos != "none":
-            body["photo_ids"] = [self.photo_id if photos == "known" else UNKNOWN_PHOTO]
+            body["photo_ids"] = [KNOWN_PHOTO if photos == "known" else UNKNOWN_PHOTO]
         if location is not None:
             lat, lon = self.world.site(self.grid)["lat"], self.world.site(self.grid)["lon"]
             body["location"] = {"lat": lat + (0.01 if location == "far" else 0.0), "lon": lon,
@@ -125,6 +127,9 @@ class CaseMachine(RuleBasedStateMachine):
         action = body["action"]
         if role not in MAY_MOVE:
             return 403
+        if (role == "department" and department not in self.held) or (
+                role == "supervisor" and self.grid not in grids):
+            return 404  # a case the mover may not read: nothing about it is told
         if body.get("expected_version") not in (None, self.version):
             return 409
         if action not in cases.actions_for_role(cases.Role(role)):
@@ -173,6 +178,8 @@ class CaseMachine(RuleBasedStateMachine):
     def _attempt(self, key: str, body: dict[str, Any], minutes: int) -> None:
         when = self.world.advance(minutes=minutes)
         action = body["action"]
+        if body.get("photo_ids") == [KNOWN_PHOTO]:
+            body = {**body, "photo_ids": [self.photos[key]]}
         expected = self.predict(key, body)
         answer = self.world.move(_actor(self.world, key), self.report_id, **body)
         assert answer.status_code == expected, (self.status, key, body, answer.get_json())
@@ -186,6 +193,7 @@ class CaseMachine(RuleBasedStateMachine):
         self.status, self.version = to_status, self.version + 1
         if action == "dispatch":
             self.department, self.deadline, self.escalated = body["department"], when + SLA, False
+            self.held.add(body["department"])
         elif action == "fail_verify":
             self.deadline, self.escalated = when + SLA, False
         elif action == "return":
@@ -233,7 +241,7 @@ def test_any_sequence_of_moves_by_any_role_keeps_the_case_and_its_timeline_valid
     for key in ACTORS:
         _actor(world, key)
     CaseMachine.world = world
-    CaseMachine.photo_id = world.photo(_actor(world, "dept_WATER"))
+    CaseMachine.photos = {key: world.photo(_actor(world, key)) for key in ACTORS}
     run_state_machine_as_test(CaseMachine, settings=settings(
         max_examples=50, stateful_step_count=20, deadline=None,
         suppress_health_check=[HealthCheck.too_slow]))

@@ -57,7 +57,9 @@ def test_the_service_table_is_the_workflow_of_the_issue():
     assert set(cases.ACTIONS) == set(CASE_ACTIONS)
 
 
-def test_every_illegal_move_for_every_role_is_refused_with_409_or_403(w):
+def test_every_illegal_move_for_every_role_is_refused_with_409_403_or_404(w):
+    """409 or 403 for whoever may read the case; 404 for whoever may not (a department
+    before the case was ever dispatched to it)."""
     actors = {role: w.actor(role, grids=("G1",)) for role in ROLES}
     actors["department"] = w.actor("dept_WATER", "department", department="WATER")
     refused = 0
@@ -70,7 +72,10 @@ def test_every_illegal_move_for_every_role_is_refused_with_409_or_403(w):
                 if (status, action, role) in LEGAL:
                     continue
                 answer = w.move(actor, report.id, action, **body)
-                assert answer.status_code in (403, 409), (status, role, action, answer.json)
+                reads = w.client.get(f"/api/v1/reports/{report.id}",
+                                     headers=actor.headers).status_code == 200
+                assert answer.status_code in ((403, 409) if reads else (404,)), (
+                    status, role, action, answer.json)
                 problem = answer.get_json()
                 if answer.status_code == 409:
                     assert problem["case_status"] == status
@@ -93,17 +98,31 @@ def test_every_legal_move_succeeds_for_its_role(w, state, action, role):
     assert answer.get_json()["step"]["action"] == action
 
 
-def test_moves_outside_my_geography_are_forbidden(w):
+def test_moves_on_a_case_i_may_not_read_are_not_found_and_say_nothing_of_it(w):
+    """Like every record out of scope: 404, with no status, moves or version."""
     handled = _case_in(w, "handled")
     g2_supervisor = w.actor("g2_sup", "supervisor", grids=("G2",))
-    answer = w.move(g2_supervisor, handled.id, "verify", location=w.site())
-    assert answer.status_code == 403 and answer.get_json()["type"].endswith("/not_your_case")
+    for body in ({"location": w.site()}, {"location": w.site(), "expected_version": 1}):
+        answer = w.move(g2_supervisor, handled.id, "verify", **body)
+        assert answer.status_code == 404
+        assert not {"case_status", "allowed_actions", "version"} & set(answer.get_json())
 
     dispatched = _case_in(w, "dispatched")
     urban = w.actor("urban", "department", department="URBAN")
-    for action in ("handle", "return"):
+    for action in ("handle", "return", "accept"):
         answer = w.move(urban, dispatched.id, action, note="x", photo_ids=[w.photo(urban)])
-        assert answer.status_code == 403
+        assert answer.status_code == 404
+        assert "case_status" not in answer.get_json()
+
+
+def test_a_case_i_may_read_but_not_move_is_forbidden(w):
+    report = w.report(grid="G2")
+    w.walk(report.id, "dispatched", dept="WATER")
+    w.move(w.actor("dept_WATER"), report.id, "return", note="不归我们管")
+    water = w.actor("dept_WATER")  # held it once: may still read it, no longer move it
+    answer = w.move(water, report.id, "handle", photo_ids=[w.photo(water)])
+    assert answer.status_code in (403, 409)
+    assert answer.status_code != 404
 
 
 def test_a_role_that_never_moves_cases_is_forbidden_before_anything_else(w):

@@ -189,3 +189,18 @@ def test_removing_the_ribbon_tag_closes_the_request(client, factory, worker):
 
 def test_unknown_household_is_404(client, factory, worker):
     assert client.get("/api/v1/households/999", headers=worker.headers).status_code == 404
+
+
+def test_a_code_taken_in_another_grid_does_not_say_which_household_holds_it(client, factory,
+                                                                           worker):
+    mine = client.post("/api/v1/households", json=new_body(factory), headers=worker.headers)
+    neighbour = factory.actor("grid_worker", grids=("G2",))
+    body = {"door": "1号", "head_name": "王五", "code": mine.json["code"],
+            "location": {"lat": factory.G2_CENTER[0], "lon": factory.G2_CENTER[1]}}
+    theirs = client.post("/api/v1/households", json=body, headers=neighbour.headers)
+    assert theirs.status_code == 409
+    assert theirs.json["type"].endswith("household_code_taken")
+    assert "existing_id" not in theirs.json
+    own_grid = client.post("/api/v1/households", json=new_body(factory, head_name="李四"),
+                           headers=worker.headers)
+    assert own_grid.json["existing_id"] == mine.json["id"]  # one's own grid: told which

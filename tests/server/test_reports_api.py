@@ -385,3 +385,24 @@ def test_geojson_is_a_feature_collection_without_personal_data(client, factory, 
         pytest.approx(G1_POINT[1]), pytest.approx(G1_POINT[0])]}
     assert set(feature["properties"]) == {"id", "category", "status", "flags", "created_at"}
     assert "北岸" not in resp.get_data(as_text=True)
+
+
+def test_a_duplicate_in_another_grid_is_flagged_without_naming_it(client, factory):
+    """The reporter learns a similar report lies nearby, not which report of another grid
+    it is; whoever may read both (the command centre) sees the link."""
+    g1_side = (28.802, 113.07795)  # G1 ends at 113.078 E: the two points are ~10 m apart
+    g2_side = (28.802, 113.07805)
+    neighbour = factory.actor("grid_worker", grids=("G2",))
+    first = create(client, neighbour, point=g2_side)
+    worker = factory.actor("grid_worker", grids=("G1",))
+    second = create(client, worker, point=g1_side)
+    assert "possible_duplicate" in second["flags"]
+    assert second["possible_duplicate_of"] is None
+    assert "report_id" not in second["flag_detail"]["possible_duplicate"]
+    assert second["flag_detail"]["possible_duplicate"]["distance_m"] < 20
+    mine = client.get(f"/api/v1/reports/{second['id']}", headers=worker.headers).json
+    assert mine["possible_duplicate_of"] is None
+    dispatcher = factory.actor("dispatcher")
+    seen = client.get(f"/api/v1/reports/{second['id']}", headers=dispatcher.headers).json
+    assert seen["possible_duplicate_of"] == first["id"]
+    assert seen["flag_detail"]["possible_duplicate"]["report_id"] == first["id"]
