@@ -8,8 +8,10 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api as SmorestApi
 from flask_smorest.spec import prepare_response
+from flask_smorest.spec.plugins import integerconverter2paramschema
 
 from schemas.problem import ProblemSchema
+from server.api.params import Int64Converter
 
 __all__ = ["Api", "api", "register_api"]
 
@@ -48,6 +50,7 @@ def register_api(app: Flask) -> None:
     from server.api import auth, docs, grids, health
 
     api.init_app(app)
+    api.register_converter(Int64Converter, integerconverter2paramschema)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "opaque"})
     for module in (health, auth, grids):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, request
-from flask_smorest import Blueprint
 
 from schemas.auth import MeSchema, TokenRequestSchema, TokenSchema
+from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_token, current_user
 from server.errors import ApiError
 from server.extensions import db, limiter

@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Response
-from flask_smorest import Blueprint
 
 from schemas.cases import (
     CaseStatsArgsSchema,
@@ -14,6 +13,7 @@ from schemas.cases import (
     WeeklyArgsSchema,
     WeeklyReportSchema,
 )
+from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_access
 from server.errors import UnprocessableError
 from server.extensions import db

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
 from schemas.categories import (
     CategoryCreateSchema,
     CategoryListArgsSchema,
     CategorySchema,
     CategoryUpdateSchema,
 )
+from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_user
 from server.extensions import db
 from server.services import categories as service

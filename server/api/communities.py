@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
 from schemas.communities import VisitPolicySchema, VisitPolicyUpdateSchema
+from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_access, current_user
 from server.extensions import db
 from server.services import visit_policy

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_smorest import Blueprint
 
 from schemas.coverage import CoverageArgsSchema, CoverageSchema
+from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_access
 from server.extensions import db
 from server.models.types import utcnow

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from schemas.grids import (
@@ -16,6 +15,7 @@ from schemas.grids import (
     LocateArgsSchema,
     LocateResultSchema,
 )
+from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_access, current_user
 from server.errors import NotFoundError, UnprocessableError
 from server.extensions import db

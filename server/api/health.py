@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import text
 
+from server.api.blueprint import Blueprint
 from server.extensions import db
 
 __all__ = ["bp"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, request
-from flask_smorest import Blueprint
 from sqlalchemy.orm import selectinload
 
 from schemas.households import (
@@ -22,6 +21,7 @@ from schemas.households import (
     YellowRibbonCreateSchema,
     YellowRibbonSchema,
 )
+from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_access, current_user
 from server.errors import UnprocessableError
 from server.extensions import db

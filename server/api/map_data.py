@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_smorest import Blueprint
 
 from schemas.map_data import (
     BuildingListSchema,
@@ -18,6 +17,7 @@ from schemas.map_data import (
     VisitViewSchema,
     WorkerListSchema,
 )
+from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_access
 from server.extensions import db
 from server.models.types import utcnow

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, request, send_file
-from flask_smorest import Blueprint
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from schemas.photos import PhotoSchema, PhotoUploadFormSchema
+from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_access, current_user
 from server.errors import UnprocessableError, UnsupportedMediaTypeError
 from server.extensions import db

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, json
-from flask_smorest import Blueprint
 
 from schemas.reports import (
     ReportCreateSchema,
@@ -15,6 +14,7 @@ from schemas.reports import (
     ReportPageSchema,
     ReportSchema,
 )
+from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_access
 from server.extensions import db
 from server.services import reports as service

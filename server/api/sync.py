@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_smorest import Blueprint
 
 from schemas.sync import (
     SyncBatchResultSchema,
@@ -13,6 +12,7 @@ from schemas.sync import (
     SyncChangesArgsSchema,
     SyncChangesSchema,
 )
+from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_access, current_user
 from server.extensions import db
 from server.services import sync as sync_service

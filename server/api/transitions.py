@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
 from schemas.cases import TimelineSchema, TransitionResultSchema, TransitionSchema
+from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_access
 from server.extensions import db
 from server.services import cases as case_service

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, current_app, request
-from flask_smorest import Blueprint
 from werkzeug.http import http_date
 
+from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_user
 from server.errors import ApiError, UnsupportedMediaTypeError
 from server.extensions import db

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_smorest import Blueprint
 from sqlalchemy.orm import selectinload
 
 from schemas.visits import (
@@ -16,6 +15,7 @@ from schemas.visits import (
     VisitPageSchema,
     VisitSchema,
 )
+from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_access
 from server.extensions import db
 from server.models import Visit

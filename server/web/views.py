@@ -65,7 +65,7 @@ def _safe_next(target: str | None) -> str:
     if target:
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and parts.path.startswith("/app/") \
-                and "\\" not in target:
+                and "\\" not in target and target.isprintable():  # no CR/LF: no header split
             return target
     return url_for("web.map_page")
 
