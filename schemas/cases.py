@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
+from schemas.base import Schema
 from schemas.common import PointSchema, UUIDString
+from schemas.reports import REPORT_STATUSES
 
 __all__ = [
     "CASE_ACTIONS", "CASE_STATUSES", "TransitionSchema", "CaseActorSchema", "CaseStepSchema",
@@ -16,9 +18,8 @@ __all__ = [
 
 CASE_ACTIONS = ("accept", "reject", "dispatch", "return", "handle", "verify", "fail_verify",
                 "close")
-CASE_STATUSES = ("reported", "accepted", "rejected", "dispatched", "handled", "verified",
-                 "closed")
-WEEK_PATTERN = r"^\d{4}-W\d{2}$"
+CASE_STATUSES = REPORT_STATUSES  # a case is a report: its status is the report's
+WEEK_PATTERN = r"^20\d{2}-W(0[1-9]|[1-4]\d|5[0-3])$"  # a week of DATE_WINDOW
 
 
 class TransitionSchema(Schema):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
+
+from schemas.base import Schema
 
 __all__ = ["CategorySchema", "CategoryCreateSchema", "CategoryUpdateSchema",
            "CategoryListArgsSchema", "CATEGORY_CODE"]

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Literal, get_args
 
-__all__ = ["PointSchema", "ListArgsSchema", "PageSchema", "CRS_CHOICES", "page_schema_for",
-           "UUIDString"]
+from marshmallow import fields, validate
 
-CRS_CHOICES = ("wgs84", "gcj02", "bd09")
+from schemas.base import Schema
+
+__all__ = ["PointSchema", "ListArgsSchema", "PageSchema", "CRS", "CRS_CHOICES",
+           "page_schema_for", "UUIDString"]
+
+# The coordinate systems a point may come in: GPS, AMap/Tencent, Baidu (server.geo converts).
+CRS = Literal["wgs84", "gcj02", "bd09"]
+CRS_CHOICES: tuple[CRS, ...] = get_args(CRS)
 
 
 class UUIDString(fields.UUID):

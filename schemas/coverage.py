@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow import ValidationError, fields, validates_schema
+
+from schemas.base import Schema
 
 __all__ = ["DayOrTime", "CoverageArgsSchema", "CoverageRowSchema", "WorkerCoverageSchema",
            "CoverageSchema"]

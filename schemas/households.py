@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import (
-    Schema,
-    ValidationError,
-    fields,
-    post_load,
-    validate,
-    validates_schema,
-)
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from schemas.common import ListArgsSchema, PointSchema, UUIDString, page_schema_for
+from schemas.base import Schema
+from schemas.common import (
+    CRS_CHOICES,
+    ListArgsSchema,
+    PointSchema,
+    UUIDString,
+    page_schema_for,
+)
 
 __all__ = [
     "HouseholdLookupSchema",
@@ -216,8 +216,7 @@ class HouseholdImportArgsSchema(Schema):
         "description": "community code; a secretary's own community by default"})
     dry_run = fields.Boolean(load_default=False, metadata={
         "description": "check every row and report problems; change nothing"})
-    crs = fields.String(load_default="wgs84", validate=validate.OneOf(("wgs84", "gcj02",
-                                                                       "bd09")),
+    crs = fields.String(load_default="wgs84", validate=validate.OneOf(CRS_CHOICES),
                         metadata={"description": "system of the 经度/纬度 columns"})
 
 

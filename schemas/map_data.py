@@ -8,14 +8,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from schemas.base import Schema
+from schemas.visits import VISIT_OUTCOMES
 
 __all__ = ["BBoxField", "PeriodArgsSchema", "MapHouseholdArgsSchema", "MapBuildingArgsSchema",
            "MapVisitArgsSchema", "MapCaseArgsSchema", "HouseholdViewSchema",
            "BuildingListSchema", "VisitViewSchema", "WorkerListSchema", "VISIT_OUTCOMES",
            "MAX_VISITS"]
 
-VISIT_OUTCOMES = ("met", "not_home", "refused", "moved_out")
 MAX_VISITS = 5000
 
 

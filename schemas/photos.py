@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import fields
 
+from schemas.base import Schema
 from schemas.common import UUIDString
 
 __all__ = ["PhotoSchema", "PhotoExifSchema", "PhotoUploadFormSchema", "PHOTO_URL_PREFIX"]

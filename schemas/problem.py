@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import INCLUDE, Schema, fields
+from marshmallow import INCLUDE, fields
 
+from schemas.base import Schema
 from schemas.households import ImportProblemSchema
 
 __all__ = ["ProblemSchema", "MissingRecordSchema"]

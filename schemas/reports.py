@@ -5,16 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from marshmallow import (
-    Schema,
-    ValidationError,
-    fields,
-    pre_dump,
-    validate,
-    validates,
-    validates_schema,
-)
+from marshmallow import ValidationError, fields, pre_dump, validate, validates, validates_schema
 
+from schemas.base import Schema
 from schemas.common import ListArgsSchema, PointSchema, UUIDString, page_schema_for
 
 __all__ = ["ReportCreateSchema", "ReportSchema", "ReportListArgsSchema", "ReportPageSchema",

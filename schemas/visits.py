@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
+from schemas.base import Schema
 from schemas.common import (
     CRS_CHOICES,
     ListArgsSchema,

@@ -1,0 +1,120 @@
+"""The house base schema: what no database stores is refused at the schema, client and server.
+
+Every request schema derives from :class:`Schema`, so the server refuses these with a 422
+naming the field, and ``client_sync`` refuses them at capture, while the worker is still at
+the door:
+
+- a NUL byte or another control character but tab and newline, or a lone surrogate, in any
+  string, key or value (PostgreSQL stores neither; UTF-8 cannot encode a lone surrogate);
+- an integer outside a 64-bit column (-2^63 .. 2^63 - 1);
+- a date or time outside :data:`DATE_WINDOW`, the policy window of every date the API takes:
+  nothing Gridwork records happened before 2000, and a date past 2099 is a typo (a visit
+  dated year 0001, a report of 1900, ``?from=0001-01-01``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+import marshmallow
+from marshmallow import ValidationError, post_load, pre_load
+
+__all__ = ["Schema", "DATE_WINDOW", "INT64_MIN", "INT64_MAX", "check_text"]
+
+DATE_WINDOW = (date(2000, 1, 1), date(2099, 12, 31))
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def check_text(text: str) -> str | None:
+    """Why ``text`` cannot be stored (a control character, a lone surrogate), or ``None``."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    if "\ud800" <= char <= "\udfff":
+        return "Contains a lone surrogate (broken UTF-16); send valid Unicode text."
+    return f"Contains the control character U+{ord(char):04X}; remove it."
+
+
+def _window_error(value: date) -> str | None:
+    first, last = DATE_WINDOW
+    day = value
+    if isinstance(value, datetime):
+        try:  # 0001-01-01T00:00:00+14:00 is a day before the calendar begins in UTC
+            day = value.astimezone(UTC).date() if value.tzinfo else value.date()
+        except OverflowError:
+            day = date.min
+    if isinstance(day, datetime):
+        day = day.date()
+    if first <= day <= last:
+        return None
+    return f"Must lie between {first.isoformat()} and {last.isoformat()}."
+
+
+def _nest(errors: dict[str, Any], path: tuple[Any, ...], message: str) -> None:
+    where = errors
+    for key in path[:-1]:
+        where = where.setdefault(key, {})
+    where.setdefault(path[-1] if path else "_schema", []).append(message)
+
+
+def _walk_input(value: Any, path: tuple[Any, ...], errors: dict[str, Any]) -> None:
+    if isinstance(value, str):
+        problem = check_text(value)
+        if problem:
+            _nest(errors, path, problem)
+    elif isinstance(value, Mapping):
+        for key in list(value.keys()):
+            problem = check_text(key) if isinstance(key, str) else None
+            if problem:
+                _nest(errors, (*path, "_schema"), f"Key {key!r}: {problem}")
+                continue
+            _walk_input(value[key], (*path, key), errors)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            _walk_input(item, (*path, index), errors)
+
+
+def _walk_loaded(value: Any, path: tuple[Any, ...], errors: dict[str, Any]) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            _nest(errors, path, f"Must be at most {INT64_MAX} (a 64-bit integer).")
+    elif isinstance(value, date):
+        problem = _window_error(value)
+        if problem:
+            _nest(errors, path, problem)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _walk_loaded(item, (*path, key), errors)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for index, item in enumerate(value):
+            _walk_loaded(item, (*path, index), errors)
+
+
+class Schema(marshmallow.Schema):
+    """marshmallow's Schema, refusing text, integers and dates no database stores."""
+
+    @pre_load
+    def _refuse_unstorable_text(self, data: Any, **_: Any) -> Any:
+        errors: dict[str, Any] = {}
+        _walk_input(data, (), errors)
+        if errors:
+            raise ValidationError(errors)
+        return data
+
+    @post_load
+    def _refuse_out_of_range(self, data: Any, **_: Any) -> Any:
+        errors: dict[str, Any] = {}
+        for name, value in (data.items() if isinstance(data, Mapping) else ()):
+            field = self.fields.get(name)
+            key = (field.data_key or name) if field is not None else name
+            _walk_loaded(value, (key,), errors)  # errors name the field as the client sent it
+        if errors:
+            raise ValidationError(errors)
+        return data
