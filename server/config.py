@@ -39,8 +39,13 @@ class Config:
     # Auth
     PASSWORD_HASH_CHEAP: bool = False  # tests only: argon2id at its cheapest parameters
     TOKEN_TTL_HOURS: int = 24 * 30  # a phone on patrol stays logged in for a month
-    LOGIN_RATE_LIMIT: str = "5 per minute"
-    RATELIMIT_STORAGE_URI: str = "memory://"
+    # Failed logins per username, counted in the database by every worker and login path:
+    # this many within the window lock the username for LOGIN_LOCK_MINUTES.
+    LOGIN_MAX_FAILURES: int = 5
+    LOGIN_FAILURE_WINDOW_MINUTES: float = 15.0
+    LOGIN_LOCK_MINUTES: float = 15.0
+    LOGIN_RATE_LIMIT: str = "5 per minute"  # failed logins per client address
+    RATELIMIT_STORAGE_URI: str = "memory://"  # redis://host:6379/0 for several hosts
     RATELIMIT_HEADERS_ENABLED: bool = True
 
     # Compression of JSON answers for phones on metered connections
@@ -120,6 +125,7 @@ def load_config(app_config: dict[str, Any]) -> None:
     if not app_config.get("MEDIA_DIR"):
         app_config["MEDIA_DIR"] = str(instance / "media")
     app_config["SQLALCHEMY_DATABASE_URI"] = app_config["DATABASE_URL"]
+    _rate_limit_storage(app_config)
     if app_config["DATABASE_URL"].startswith("sqlite"):
         # One writer at a time: wait for the lock instead of failing at once.
         opts = dict(app_config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
@@ -134,3 +140,14 @@ def load_config(app_config: dict[str, Any]) -> None:
                 "(for example: python -c 'import secrets; print(secrets.token_hex(32))'), "
                 "or set GRIDWORK_DEMO=1 for a demo."
             )
+
+
+def _rate_limit_storage(app_config: dict[str, Any]) -> None:
+    # A storage failure raises limits' StorageError, which answers 503 (server.errors), and
+    # Redis gives up after 2 s instead of holding the login for the OS's TCP timeout.
+    options = dict(app_config.get("RATELIMIT_STORAGE_OPTIONS") or {})
+    options.setdefault("wrap_exceptions", True)
+    if str(app_config.get("RATELIMIT_STORAGE_URI") or "").startswith("redis"):
+        options.setdefault("socket_connect_timeout", 2)
+        options.setdefault("socket_timeout", 2)
+    app_config["RATELIMIT_STORAGE_OPTIONS"] = options

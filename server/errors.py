@@ -11,12 +11,14 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, json, request
+from limits.errors import StorageError
 from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 __all__ = [
     "ApiError", "NotFoundError", "ForbiddenError", "ConflictError", "DependencyMissingError",
     "UnprocessableError", "PayloadTooLargeError", "UnsupportedMediaTypeError", "AuthError",
+    "ServiceUnavailableError",
     "problem_body", "problem_for", "problem_response", "register_error_handlers",
     "PROBLEM_BASE",
 ]
@@ -100,6 +102,12 @@ class UnsupportedMediaTypeError(ApiError):
     """Body of a kind the endpoint does not take."""
 
     status, slug, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class ServiceUnavailableError(ApiError):
+    """A service the answer needs does not answer (e.g. the rate-limit store, Redis)."""
+
+    status, slug, title = 503, "unavailable", "Service unavailable"
 
 
 _SERVER_ERROR_DETAIL = ("Something went wrong on the server. It has been logged; try again, and "
@@ -233,7 +241,18 @@ def register_error_handlers(app: Flask) -> None:
             return _server_error(error)
         return InternalServerError(original_exception=error)
 
+    def on_limiter_down(error: StorageError) -> Any:
+        log.error("rate-limit storage unreachable on %s %s: %s", request.method, request.path,
+                  error.storage_error)
+        if request.path.startswith("/api/"):
+            return handle_api_error(ServiceUnavailableError(
+                "The store that counts login attempts (Redis) does not answer, so logins are "
+                "refused until it does. Try again in a minute.", slug="rate_limit_unavailable",
+                headers={"Retry-After": "60"}))
+        return app.handle_http_exception(ServiceUnavailable())
+
     app.register_error_handler(HTTPException, on_http)
+    app.register_error_handler(StorageError, on_limiter_down)
     app.register_error_handler(ApiError, handle_api_error)
     app.register_error_handler(ValidationError, handle_validation_error)
     app.register_error_handler(Exception, on_unexpected)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app
 
 from schemas.auth import MeSchema, TokenRequestSchema, TokenSchema
 from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_token, current_user
 from server.errors import ApiError
-from server.extensions import db, limiter
+from server.extensions import db, login_address_limit
 from server.services import auth as auth_service
 from server.services.audit import audit
 from server.transactions import keep_on_error
@@ -20,23 +20,8 @@ __all__ = ["bp"]
 bp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Log in, log out, who I am")
 
 
-def _username_key() -> str:
-    body = request.get_json(silent=True)
-    name = body.get("username") if isinstance(body, dict) else None
-    return f"login-user:{str(name)[:64].lower()}" if name else "login-user:"
-
-
-def _login_limit() -> str:
-    return str(current_app.config["LOGIN_RATE_LIMIT"])
-
-
-def _failed(response: Any) -> bool:
-    return bool(response.status_code == 401)
-
-
 @bp.route("/auth/tokens", methods=["POST"])
-@limiter.limit(_login_limit, key_func=_username_key, deduct_when=_failed)
-@limiter.limit(_login_limit, deduct_when=_failed)  # per client address
+@login_address_limit()
 @bp.arguments(TokenRequestSchema)
 @bp.response(201, TokenSchema)
 @bp.alt_response(401, response="UNAUTHORIZED")
@@ -44,13 +29,18 @@ def _failed(response: Any) -> bool:
 def create_token(args: dict[str, Any]) -> Any:
     """Log in: exchange username and password for a bearer token with an expiry.
 
-    Failed attempts are limited per username and per client address (429 with Retry-After).
+    Failed attempts are counted per username (shared with every other way of logging in)
+    and per client address: past the limit the answer is 429 with Retry-After. While a
+    username is locked, a device that has logged in as that user before (``device_id``)
+    may still log in with the right password.
     """
     try:
-        user = auth_service.login(db.session, args["username"], args["password"])
-    except ApiError:
-        audit(db.session, None, "login_failed", "user", None, username=args["username"][:64])
-        keep_on_error()  # the refusal answers 401; its audit row stays
+        user = auth_service.login(db.session, args["username"], args["password"],
+                                  device_id=args.get("device_id"))
+    except ApiError as exc:
+        audit(db.session, None, "login_failed", "user", None, username=args["username"][:64],
+              reason=exc.slug)
+        keep_on_error()  # the refusal (401, 429) keeps its audit row and the failure count
         raise
     token, row = auth_service.issue_token(
         db.session, user, ttl_hours=current_app.config["TOKEN_TTL_HOURS"],

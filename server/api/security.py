@@ -37,9 +37,12 @@ def authenticate_request() -> User:
     cached = request.environ.get("gridwork.user")
     if cached is not None:
         return cast(User, cached)
-    from server.web.session import session_user  # pages log in with a cookie
+    from server.web.session import web_session  # pages log in with a cookie
 
-    user = session_user() if not request.headers.get("Authorization") else None
+    session_row = web_session() if not request.headers.get("Authorization") else None
+    user = session_row.user if session_row is not None else None
+    if session_row is not None and db.session.is_modified(session_row):
+        checkpoint(db.session)  # its last-seen touch, as for a token below
     if user is None:
         token_row = authenticate_token(db.session, _bearer())
         if db.session.is_modified(token_row):

@@ -9,13 +9,21 @@ from server.models.org import Building, Community, Department, Grid
 from server.models.photos import Photo
 from server.models.reports import REPORT_STATUSES, Category, Report, report_photos
 from server.models.uploads import Upload
-from server.models.users import ApiToken, Role, User, user_buildings, user_grids
+from server.models.users import (
+    ApiToken,
+    LoginFailure,
+    Role,
+    User,
+    WebSession,
+    user_buildings,
+    user_grids,
+)
 from server.models.visits import Visit, VisitNeed, visit_photos
 
 __all__ = [
     "Photo", "Category", "Report", "report_photos", "REPORT_STATUSES",
     "AuditLog", "Building", "Community", "Department", "Grid", "ApiToken", "Role", "User",
-    "user_buildings", "user_grids",
+    "WebSession", "LoginFailure", "user_buildings", "user_grids",
     "Upload",
     "CaseStep", "WebhookDelivery",
     "Household", "YellowRibbonRequest", "Visit", "VisitNeed", "visit_photos",

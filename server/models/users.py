@@ -1,18 +1,20 @@
-"""People and their credentials: users with a role and a geography, bearer tokens."""
+"""People and their credentials: users with a role and a geography, bearer tokens, web
+sessions, and the count of failed logins."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ForeignKey, String, Table
+from sqlalchemy import Column, ForeignKey, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.extensions import db
 from server.models.org import Building, Community, Department, Grid
 from server.models.types import UTCDateTime, utcnow
 
-__all__ = ["Role", "User", "ApiToken", "user_grids", "user_buildings"]
+__all__ = ["Role", "User", "ApiToken", "WebSession", "LoginFailure", "user_grids",
+           "user_buildings"]
 
 
 class Role(StrEnum):
@@ -80,3 +82,40 @@ class ApiToken(db.Model):  # type: ignore[name-defined,misc]
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     user: Mapped[User] = relationship()
+
+
+class WebSession(db.Model):  # type: ignore[name-defined,misc]
+    """A login to the web pages: the cookie holds a random id, only its SHA-256 is stored.
+
+    Every request with the cookie checks this row, so logging out, disabling the user or
+    resetting their password ends the session on every copy of the cookie.
+    """
+
+    __tablename__ = "web_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"),
+                                         index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[User] = relationship()
+
+
+class LoginFailure(db.Model):  # type: ignore[name-defined,misc]
+    """Failed logins of one username in the current window, and the lock they led to.
+
+    Kept in the database so every worker and host counts together, for every login path
+    (API, web pages). Keyed by the username tried, known or not, so a lock tells nobody
+    whether the account exists.
+    """
+
+    __tablename__ = "login_failure"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

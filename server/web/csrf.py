@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Flask, request, session
 from flask_wtf.csrf import CSRFProtect
 
-from server.web.session import SESSION_USER_KEY
+from server.web.session import SESSION_ID_KEY
 
 __all__ = ["csrf", "init_csrf", "needs_csrf"]
 
@@ -30,7 +30,7 @@ def needs_csrf() -> bool:
     if request.path.startswith("/app/"):
         return True
     if request.path.startswith("/api/"):
-        return not request.headers.get("Authorization") and SESSION_USER_KEY in session
+        return not request.headers.get("Authorization") and SESSION_ID_KEY in session
     return False
 
 

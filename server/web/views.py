@@ -30,7 +30,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import Forbidden, HTTPException
 
 from server.errors import ApiError
-from server.extensions import db, limiter
+from server.extensions import db, login_address_limit
 from server.models import User
 from server.services import auth as auth_service
 from server.services.access import PERMISSIONS, access_for
@@ -111,19 +111,6 @@ def _render(template: str, **context: Any) -> str:
         logout_form=LogoutForm(), **context)
 
 
-def _login_limit() -> str:
-    return str(current_app.config["LOGIN_RATE_LIMIT"])
-
-
-def _username_key() -> str:
-    name = (request.form.get("username") or "")[:64].lower()
-    return f"login-user:{name}"
-
-
-def _failed(response: Response) -> bool:
-    return response.status_code == 401
-
-
 @bp.route("/")
 def index() -> Any:
     """The app's entry: the map, or the login page."""
@@ -131,8 +118,7 @@ def index() -> Any:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, key_func=_username_key, deduct_when=_failed, methods=["POST"])
-@limiter.limit(_login_limit, deduct_when=_failed, methods=["POST"])
+@login_address_limit(methods=["POST"])
 def login() -> Any:
     """Show the login form; on a good username and password start the session."""
     form = LoginForm()
@@ -144,10 +130,14 @@ def login() -> Any:
         try:
             user = auth_service.login(db.session, form.username.data or "",
                                       form.password.data or "")
-        except ApiError:
+        except ApiError as exc:
             audit(db.session, None, "login_failed", "user", None,
-                  username=(form.username.data or "")[:64], via="web")
-            keep_on_error()  # the page answers 401; the audit row stays
+                  username=(form.username.data or "")[:64], via="web", reason=exc.slug)
+            keep_on_error()  # the page answers 401 or 429; the audit row and count stay
+            if exc.status == 429:
+                return _render("login.html", form=form, error=_(
+                    "Too many failed logins. Try again later, or ask the administrator."),
+                ), 429, exc.headers
             error = _("Wrong username or password.")
         else:
             start_session(user)

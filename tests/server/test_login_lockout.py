@@ -1,0 +1,164 @@
+"""Failed logins are counted per username in the database: one count for every way of
+logging in, shared by every worker; a lock a known device or an administrator can lift."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from sqlalchemy import select
+
+from server.models import LoginFailure
+from server.models.types import utcnow
+from tests.factories import PASSWORD
+
+BAD = "not the password"
+
+
+@pytest.fixture
+def lenient(make_app: Any) -> Flask:
+    """An app whose per-address limit never triggers, so only the per-username count acts."""
+    return make_app(LOGIN_RATE_LIMIT="1000 per minute", WTF_CSRF_ENABLED=False)
+
+
+def api_login(app: Flask, username: str, password: str = PASSWORD, **extra: Any) -> Any:
+    return app.test_client().post("/api/v1/auth/tokens", json={
+        "username": username, "password": password, **extra})
+
+
+def web_login(app: Flask, username: str, password: str = PASSWORD) -> Any:
+    return app.test_client().post("/app/login", data={"username": username,
+                                                      "password": password})
+
+
+def test_api_and_web_logins_share_one_count(lenient, factory):
+    factory.actor("secretary", username="shuji")
+    assert [api_login(lenient, "shuji", BAD).status_code for _ in range(3)] == [401] * 3
+    assert [web_login(lenient, "shuji", BAD).status_code for _ in range(2)] == [401] * 2
+    locked = api_login(lenient, "shuji")
+    assert locked.status_code == 429, locked.get_data(as_text=True)
+    assert locked.mimetype == "application/problem+json"
+    assert locked.json["type"] == "/problems/rate_limited"
+    assert 0 < int(locked.headers["Retry-After"]) <= 15 * 60
+    page = web_login(lenient, "shuji")
+    assert page.status_code == 429 and int(page.headers["Retry-After"]) > 0
+
+
+def test_a_lock_answers_the_same_for_a_username_that_does_not_exist(lenient, factory):
+    factory.actor("secretary", username="shuji")
+    for name in ("shuji", "nobody"):
+        codes = [api_login(lenient, name, BAD).status_code for _ in range(6)]
+        assert codes == [401] * 5 + [429], name
+
+
+def test_a_success_before_the_limit_starts_the_count_again(lenient, factory, db):
+    factory.actor("secretary", username="shuji")
+    for _ in range(4):
+        assert api_login(lenient, "shuji", BAD).status_code == 401
+    assert api_login(lenient, "shuji").status_code == 201
+    assert db.session.get(LoginFailure, "shuji") is None
+    assert [api_login(lenient, "shuji", BAD).status_code for _ in range(4)] == [401] * 4
+
+
+def test_the_lock_ends_by_itself_after_its_time(lenient, factory, db):
+    factory.actor("secretary", username="shuji")
+    for _ in range(5):
+        api_login(lenient, "shuji", BAD)
+    assert api_login(lenient, "shuji").status_code == 429
+    row = db.session.get(LoginFailure, "shuji")
+    row.locked_until = utcnow() - timedelta(seconds=1)
+    row.window_started_at = utcnow() - timedelta(minutes=20)
+    db.session.commit()
+    assert api_login(lenient, "shuji", BAD).status_code == 401  # a new window, not a new lock
+    assert api_login(lenient, "shuji").status_code == 201
+
+
+def test_the_right_password_from_a_known_device_lifts_the_lock(lenient, factory, db):
+    factory.actor("grid_worker", username="zhou")
+    assert api_login(lenient, "zhou", device_id="zhou-phone").status_code == 201
+    for _ in range(5):  # someone else, elsewhere, guessing
+        api_login(lenient, "zhou", BAD)
+    assert api_login(lenient, "zhou").status_code == 429
+    assert api_login(lenient, "zhou", device_id="stranger-phone").status_code == 429
+    assert api_login(lenient, "zhou", BAD, device_id="zhou-phone").status_code == 429
+    assert api_login(lenient, "zhou", device_id="zhou-phone").status_code == 201
+    db.session.expire_all()
+    assert db.session.get(LoginFailure, "zhou") is None
+    assert api_login(lenient, "zhou").status_code == 201  # lifted for every path
+
+
+def test_a_known_device_gets_no_more_than_the_limit_again(lenient, factory):
+    """A device id is no secret: past twice the limit even a known device waits."""
+    factory.actor("grid_worker", username="zhou")
+    api_login(lenient, "zhou", device_id="zhou-phone")
+    for _ in range(10):
+        api_login(lenient, "zhou", BAD, device_id="zhou-phone")
+    assert api_login(lenient, "zhou", device_id="zhou-phone").status_code == 429
+
+
+def test_failures_are_counted_in_one_row_per_username(lenient, factory, db):
+    factory.actor("secretary", username="shuji")
+    for _ in range(3):
+        api_login(lenient, "shuji", BAD)
+    rows = db.session.scalars(select(LoginFailure)).all()
+    assert [(r.username, r.failures, r.locked_until) for r in rows] == [("shuji", 3, None)]
+
+
+# --- across processes: two gunicorn workers count together ----------------------------------
+
+def _held_login(server: Any, body: bytes) -> socket.socket:
+    """Send a login's headers and its first byte, and hold the rest: a sync worker waits on it."""
+    conn = socket.create_connection(server.address, timeout=30)
+    conn.sendall(b"POST /api/v1/auth/tokens HTTP/1.1\r\nHost: localhost\r\n"
+                 b"Content-Type: application/json\r\nConnection: close\r\n"
+                 b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:1])
+    return conn
+
+
+def _finish(conn: socket.socket, body: bytes) -> int:
+    conn.sendall(body[1:])
+    answer = b""
+    while chunk := conn.recv(65536):
+        answer += chunk
+    conn.close()
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_wrong_passwords_spread_over_two_gunicorn_workers_lock_at_the_limit(
+        app_config, factory, tmp_path):
+    """Each of two sync workers answers some of the five failures (one holds a request while
+    the other answers the next); the sixth login, right password or not, is locked."""
+    from client_sync.testing import LiveServer
+
+    factory.actor("grid_worker", username="zhou")
+    access_log = tmp_path / "access.log"
+    bad = json.dumps({"username": "zhou", "password": BAD}).encode()
+    codes = []
+    with LiveServer(app_config["DATABASE_URL"], tmp_path / "media", workers=2,
+                    worker_class="sync", env={"GRIDWORK_PASSWORD_HASH_CHEAP": "true"},
+                    args=("--access-logfile", str(access_log),
+                          "--access-logformat", "%(p)s %(s)s %(U)s")) as server:
+        url = f"{server.url}/api/v1/auth/tokens"
+        for pair in range(3):
+            held = _held_login(server, bad)
+            time.sleep(0.3)  # one worker has taken it and waits for its body
+            if pair < 2:
+                codes.append(requests.post(url, data=bad, timeout=30, headers={
+                    "Content-Type": "application/json"}).status_code)
+            codes.append(_finish(held, bad))
+        locked = requests.post(url, json={"username": "zhou", "password": PASSWORD},
+                               timeout=30)
+    assert codes == [401] * 5
+    assert locked.status_code == 429, locked.text
+    assert locked.headers["Content-Type"] == "application/problem+json"
+    assert int(locked.headers["Retry-After"]) > 0
+    workers = Counter(line.split()[0] for line in access_log.read_text().splitlines()
+                      if line.endswith(" 401 /api/v1/auth/tokens"))
+    assert len(workers) == 2 and sum(workers.values()) == 5, workers
