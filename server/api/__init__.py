@@ -46,8 +46,28 @@ api = Api(spec_kwargs={
 
 
 def register_api(app: Flask) -> None:
-    """Bind the Api to ``app`` and register every blueprint."""
-    from server.api import auth, docs, grids, health
+    """Bind the Api to ``app`` and register every blueprint, in the order of the list."""
+    from server.api import (
+        agenda,
+        auth,
+        buildings,
+        case_stats,
+        categories,
+        communities,
+        coverage,
+        docs,
+        grids,
+        health,
+        households,
+        map_data,
+        photos,
+        reports,
+        sync,
+        transitions,
+        uploads,
+        users,
+        visits,
+    )
 
     api.init_app(app)
     api.register_converter(Int64Converter, integerconverter2paramschema)
@@ -56,25 +76,9 @@ def register_api(app: Flask) -> None:
     for module in (health, auth, grids):
         api.register_blueprint(module.bp)
     docs.register(app)
-    for module in _resource_blueprints():
+    # One module per resource, each named here (never discovered): a new one adds its
+    # routes to the API and the OpenAPI document, and the authorization table asks for rows.
+    for module in (agenda, buildings, case_stats, categories, communities, coverage,
+                   households, map_data, photos, reports, sync, transitions, uploads, users,
+                   visits):
         api.register_blueprint(module.bp)
-
-
-def _resource_blueprints() -> list[Any]:
-    """Every other module of this package that defines a blueprint ``bp``, by name.
-
-    One module per resource: adding ``server/api/<resource>.py`` with a ``bp`` adds it to the
-    API and to the OpenAPI document (and the authorization table test then asks for its row).
-    """
-    import importlib
-    import pkgutil
-
-    core = {"auth", "docs", "grids", "health", "security"}
-    found = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name in core:
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        if hasattr(module, "bp"):
-            found.append(module)
-    return found

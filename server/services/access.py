@@ -25,6 +25,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "grids.read": _ALL,
     "grids.import": frozenset({R.ADMIN}),
     "users.manage": frozenset({R.ADMIN}),
+    "buildings.manage": frozenset({R.ADMIN}),
     "categories.manage": frozenset({R.ADMIN}),
     "photos.upload": frozenset({R.ADMIN, R.SECRETARY, R.GRID_WORKER, R.SUPERVISOR,
                                 R.BUILDING_HEAD, R.DEPARTMENT, R.DISPATCHER}),

@@ -22,7 +22,9 @@ header     English      content
 备注       notes        free text
 =========  ===========  =====================================================
 
-Checking the rows and storing them is ``services/household_io.py``.
+Checking the rows and storing them is ``services/household_io.py``. :func:`read_table`
+reads any sheet of this kind by its own list of columns (the building sheet,
+``services/buildings.py``, uses it too).
 """
 
 from __future__ import annotations
@@ -30,18 +32,18 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.households import TAG_NAMES_ZH
 
-__all__ = ["COLUMNS", "ImportProblem", "ParsedSheet", "read_sheet", "split_tags",
-           "format_tags", "write_csv", "write_xlsx", "MAX_ROWS", "safe_cell"]
+__all__ = ["COLUMNS", "Column", "ImportProblem", "ParsedSheet", "read_sheet", "read_table",
+           "split_tags", "format_tags", "write_csv", "write_xlsx", "MAX_ROWS", "safe_cell"]
 
 MAX_ROWS = 50_000
-# (field, Chinese header, other accepted headers)
-COLUMNS: list[tuple[str, str, tuple[str, ...]]] = [
+Column = tuple[str, str, tuple[str, ...]]  # (field, Chinese header, other accepted headers)
+COLUMNS: list[Column] = [
     ("code", "户号", ("code", "household_code", "户编号")),
     ("building", "楼栋", ("building", "building_code", "楼号", "楼栋号")),
     ("unit", "单元", ("unit", "单元号")),
@@ -55,8 +57,6 @@ COLUMNS: list[tuple[str, str, tuple[str, ...]]] = [
     ("lat", "纬度", ("lat", "latitude")),
     ("notes", "备注", ("notes", "note")),
 ]
-_HEADER_TO_FIELD = {alias.lower(): name for name, zh, aliases in COLUMNS
-                    for alias in (zh, name, *aliases)}
 _TAG_BY_NAME = {**{zh: code for code, zh in TAG_NAMES_ZH.items()},
                 **{code: code for code in TAG_NAMES_ZH}}
 _TAG_SPLIT = re.compile(r"[,,、;;/\s]+")
@@ -137,7 +137,31 @@ def _raw_rows(data: bytes) -> Iterator[list[Any]]:
 
 
 def read_sheet(data: bytes) -> ParsedSheet:
-    """Parse a CSV or XLSX file into rows keyed by field; header problems on row 1."""
+    """Parse a household CSV or XLSX file into rows keyed by field; header problems on row 1."""
+    sheet = read_table(data, COLUMNS)
+    if any(problem.row == 1 for problem in sheet.problems):
+        return sheet  # empty, or not a sheet at all
+    missing = []
+    for required in ("door", "head_name"):
+        if required not in sheet.fields:
+            zh = next(zh for name, zh, _ in COLUMNS if name == required)
+            missing.append(ImportProblem(1, required, f"The column {zh} is missing."))
+    if "building" not in sheet.fields and not {"lat", "lon"} <= set(sheet.fields):
+        missing.append(ImportProblem(1, "building", "Give a 楼栋 column or 经度 and "
+                                                    "纬度 columns."))
+    sheet.problems[:0] = missing
+    return sheet
+
+
+def read_table(data: bytes, columns: Sequence[Column]) -> ParsedSheet:
+    """Parse a CSV or XLSX file into rows keyed by the fields of ``columns``.
+
+    Headers are matched in any order by the Chinese header, the field name or another
+    accepted header, ignoring case; other columns are listed in ``ignored_columns``. Blank
+    rows are skipped; a file past ``MAX_ROWS`` rows, or no sheet at all, is a problem.
+    """
+    header_to_field = {alias.lower(): name for name, zh, aliases in columns
+                       for alias in (zh, name, *aliases)}
     rows = _raw_rows(data)
     try:
         header = next(rows)
@@ -146,27 +170,20 @@ def read_sheet(data: bytes) -> ParsedSheet:
     except (ValueError, OSError, KeyError) as exc:
         return ParsedSheet([], [], problems=[ImportProblem(1, "", f"Not a CSV or XLSX file: "
                                                                  f"{exc}")])
-    columns: list[str | None] = []
+    keys: list[str | None] = []
     sheet = ParsedSheet([], [])
     for raw in header:
         name = _cell_text(raw)
-        key = _HEADER_TO_FIELD.get(name.lower())
+        key = header_to_field.get(name.lower())
         if key is None or key in sheet.fields:
-            columns.append(None)
+            keys.append(None)
             if name:
                 sheet.ignored_columns.append(name)
         else:
-            columns.append(key)
+            keys.append(key)
             sheet.fields.append(key)
-    for required in ("door", "head_name"):
-        if required not in sheet.fields:
-            zh = next(zh for name, zh, _ in COLUMNS if name == required)
-            sheet.problems.append(ImportProblem(1, required, f"The column {zh} is missing."))
-    if "building" not in sheet.fields and not {"lat", "lon"} <= set(sheet.fields):
-        sheet.problems.append(ImportProblem(1, "building", "Give a 楼栋 column or 经度 and "
-                                                           "纬度 columns."))
     for number, values in enumerate(rows, start=2):
-        cells = {key: _cell_text(value) for key, value in zip(columns, values, strict=False)
+        cells = {key: _cell_text(value) for key, value in zip(keys, values, strict=False)
                  if key is not None}
         if any(cells.values()):
             sheet.rows.append((number, cells))

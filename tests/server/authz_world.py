@@ -288,6 +288,11 @@ class World:
         db.session.commit()
         return visit.id
 
+    def fresh_user(self) -> int:
+        """A new G1 grid worker with a live token, for a cell that disables or resets it."""
+        return self.factory.actor("grid_worker", grids=("G1",),
+                                  username=f"authz_target_{self.serial()}").id
+
     def fresh_upload(self) -> str:
         """An unfinished 10-byte tus upload of the G1 worker."""
         user = db.session.get(User, self.user_ids["worker"])

@@ -201,6 +201,21 @@ def add_visit(w: World, who: Who) -> Call:
                 json=w.visit_body(w.fresh_household()))
 
 
+def manage_user(action: str, **body: Any) -> Any:
+    """POST /users/<id>/<action> on a fresh G1 grid worker (admins manage accounts)."""
+    def build(w: World, who: Who) -> Call:
+        return Call("POST", f"{V1}/users/{w.fresh_user()}/{action}", dict(who.headers),
+                    json=body if action in ("reset-password", "revoke-tokens") else None)
+    return build
+
+
+def add_building(w: World, who: Who) -> Call:
+    """Create a building in G1 (admins create buildings)."""
+    lat, lon = Factory.G1_CENTER
+    return Call("POST", f"{V1}/buildings", dict(who.headers), json={
+        "code": f"AB{w.serial()}", "name": "新楼", "grid": "G1", "lat": lat, "lon": lon})
+
+
 def need_report(w: World, who: Who) -> Call:
     """Turn the need of a fresh G1 visit into a report."""
     return Call("POST", f"{V1}/visits/{w.fresh_visit()}/needs/0/report", dict(who.headers),
@@ -302,10 +317,18 @@ POST    /visits                                       403 ok  403 403 403 ok  40
 GET     /visits                                       ok  ok  403 403 ok  ok  out ok  401
 GET     /visits/{visit_id}                            ok  ok  403 403 ok  ok  404 ok  401
 POST    /visits/{visit_id}/needs/{position}/report    ok  ok  403 403 ok  ok  404 ok  401
+GET     /users                                        ok  403 403 403 403 403 403 403 401
+POST    /users/{user_id}/disable                      ok  403 403 403 403 403 403 403 401
+POST    /users/{user_id}/enable                       ok  403 403 403 403 403 403 403 401
+POST    /users/{user_id}/reset-password               ok  403 403 403 403 403 403 403 401
+POST    /users/{user_id}/revoke-tokens                ok  403 403 403 403 403 403 403 401
+POST    /users/{user_id}/unlock                       ok  403 403 403 403 403 403 403 401
+POST    /buildings                                    ok  403 403 403 403 403 403 403 401
 """
 # Notes on rows: the sync batch's record is a visit to a G1 household. The map's worker
 # filter lists grid workers; a building head's is empty. An upload is its uploader's alone
-# (the G1 worker's here).
+# (the G1 worker's here). Accounts and buildings are managed by admins alone (issue 15);
+# each account cell acts on a fresh user.
 
 # Cells where the code is known to disagree with the table (reported, not adapted).
 GAPS: dict[tuple[str, str, str], dict[str, str]] = {}
@@ -353,6 +376,13 @@ REQUESTS: dict[tuple[str, str, str], Any] = {
     ("POST", "/visits", ""): add_visit,
     ("GET", "/visits", ""): get("/visits", limit=500),
     ("POST", "/visits/{visit_id}/needs/{position}/report", ""): need_report,
+    ("POST", "/users/{user_id}/disable", ""): manage_user("disable"),
+    ("POST", "/users/{user_id}/enable", ""): manage_user("enable"),
+    ("POST", "/users/{user_id}/reset-password", ""): manage_user(
+        "reset-password", password="a new password 2026"),
+    ("POST", "/users/{user_id}/revoke-tokens", ""): manage_user("revoke-tokens"),
+    ("POST", "/users/{user_id}/unlock", ""): manage_user("unlock"),
+    ("POST", "/buildings", ""): add_building,
 }
 # Lists: is the G1 record in the answer (ok) or not (out)?
 PROBES: dict[tuple[str, str], Any] = {

@@ -45,7 +45,7 @@ def _opens(client: FlaskClient) -> tuple[int, int]:
 
 
 def test_a_copied_cookie_stops_opening_the_map_and_the_api_after_logout(
-        app: Flask, client: FlaskClient, factory: Factory) -> None:
+        app: Flask, client: FlaskClient, factory: Factory, db) -> None:
     factory.actor("secretary", username="shuji")
     token = _log_in_with_the_form(client, "shuji")
     copy = _copy_of_the_cookie(app, client)
@@ -53,6 +53,8 @@ def test_a_copied_cookie_stops_opening_the_map_and_the_api_after_logout(
     assert client.post("/app/logout", data={"csrf_token": token}).status_code == 302
     assert _opens(copy) == (302, 401)
     assert _opens(client) == (302, 401)
+    row = db.session.scalar(select(WebSession))
+    assert row is not None and row.revoked_at is not None
 
 
 def test_the_session_is_stored_only_as_a_hash_with_its_expiry(
