@@ -11,7 +11,8 @@ What happens to a record after an answer:
 
 ======================================  ===============================================
 connection error, timeout, 408, 429,    back to ready after full-jitter backoff (at least
-5xx (for the batch or the record)       Retry-After), attempts + 1
+5xx (for the batch or the record)       Retry-After), attempts + 1; a record's own 5xx
+                                        result: failed after 5 (MAX_RECORD_SERVER_ERRORS)
 401                                     everything handed back untouched; login needed
 409 dependency_missing                  retried after a backoff (its parent is done here,
                                         so the server is catching up); failed after 8 tries
@@ -42,14 +43,16 @@ from client_sync.exceptions import (
 from client_sync.queue import Item, Outbox
 from client_sync.transport import Transport, error_for_problem
 from client_sync.tus import TusUploader, UploadStopped
+from schemas.sync import BATCH_KINDS
 
 __all__ = ["BATCH_PATH", "RECORD_KINDS", "PushStats", "Pusher"]
 
 log = logging.getLogger(__name__)
 
 BATCH_PATH = "/api/v1/sync/batch"
-RECORD_KINDS = ("household", "visit", "report")
+RECORD_KINDS = BATCH_KINDS  # what a batch carries; photos go by tus, before their records
 MAX_DEPENDENCY_TRIES = 8
+MAX_RECORD_SERVER_ERRORS = 5  # a record the server itself fails on: failed after this many
 GIVE_UP_AFTER_TRANSIENT = 3
 
 EventHook = Callable[..., None]
@@ -171,7 +174,7 @@ class Pusher:
                     done += 1
                 else:
                     failed += self._settle_error(item, error_for_problem(
-                        status, result.get("problem")))
+                        status, result.get("problem")), own_answer=True)
         self._count(pushed=done, ok=done > 0)
         self._emit("batch_done", sent=len(batch), done=done, failed=failed,
                    bytes=sum(len(i.payload_json) for i in batch))
@@ -196,8 +199,15 @@ class Pusher:
 
     # -- settling --------------------------------------------------------------------------
 
-    def _settle_error(self, item: Item, exc: SyncError, *, streak: bool = True) -> int:
-        """Move ``item`` on after ``exc``; return 1 if it failed for good."""
+    def _settle_error(self, item: Item, exc: SyncError, *, streak: bool = True,
+                      own_answer: bool = False) -> int:
+        """Move ``item`` on after ``exc``; return 1 if it failed for good.
+
+        ``own_answer``: ``exc`` is this record's own result in a batch that went through. A
+        record the server answers 5xx to, batch after batch, is a fault of the server with
+        this record: after MAX_RECORD_SERVER_ERRORS it fails with the server's answer, so it
+        shows in ``gridsync failed`` and stops holding back what does not depend on it.
+        """
         if isinstance(exc, AuthRequired):
             self.outbox.release(item.client_uuid)
             with self._lock:
@@ -206,7 +216,9 @@ class Pusher:
         if isinstance(exc, DependencyMissing) and item.attempts + 1 < MAX_DEPENDENCY_TRIES:
             self._retry(item, exc)
             return 0
-        if isinstance(exc, RecordRejected | DependencyMissing):
+        server_fault = own_answer and (exc.status or 0) >= 500 \
+            and item.attempts + 1 >= MAX_RECORD_SERVER_ERRORS
+        if isinstance(exc, RecordRejected | DependencyMissing) or server_fault:
             self.outbox.mark_failed(item.client_uuid, exc.problem or {"title": str(exc)})
             self._count(failed=1, ok=True)
             self._emit("record_failed", client_uuid=item.client_uuid, kind=item.kind,
