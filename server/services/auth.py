@@ -157,11 +157,6 @@ def _count_failure(session: Session, username: str, now: datetime, policy: Login
     stale = and_(not_(active), or_(
         row.window_started_at <= literal(now - policy.window, UTCDateTime()), expired))
     failures = case((stale, 1), else_=row.failures + 1)
-    # Rows whose window and lock are over tell nothing any more (unknown names pile up).
-    session.execute(delete(LoginFailure).where(
-        LoginFailure.username != username,
-        LoginFailure.window_started_at <= now - policy.window,
-        or_(LoginFailure.locked_until.is_(None), LoginFailure.locked_until <= now)))
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(LoginFailure).values(
         username=username, failures=1, window_started_at=now,
@@ -172,6 +167,15 @@ def _count_failure(session: Session, username: str, now: datetime, policy: Login
         "locked_until": case((active, row.locked_until),
                              (failures >= policy.max_failures, lock_end), else_=None),
     }))
+    # Rows whose window and lock are over tell nothing any more (unknown names pile up).
+    # After the upsert, skipping rows another login holds: two logins never wait on each
+    # other (PostgreSQL; SQLite has one writer at a time anyway).
+    over = select(LoginFailure.username).where(
+        LoginFailure.username != username,
+        LoginFailure.window_started_at <= now - policy.window,
+        or_(LoginFailure.locked_until.is_(None), LoginFailure.locked_until <= now),
+    ).with_for_update(skip_locked=True)
+    session.execute(delete(LoginFailure).where(LoginFailure.username.in_(over.scalar_subquery())))
 
 
 def clear_failures(session: Session, username: str) -> bool:

@@ -111,6 +111,20 @@ def test_failures_are_counted_in_one_row_per_username(lenient, factory, db):
     assert [(r.username, r.failures, r.locked_until) for r in rows] == [("shuji", 3, None)]
 
 
+def test_counts_whose_window_and_lock_are_over_are_dropped(lenient, factory, db):
+    """Names that do not exist leave rows; they go once nothing in them counts any more."""
+    for name in ("ghost", "locked-ghost"):
+        for _ in range(5):
+            api_login(lenient, name, BAD)
+        db.session.get(LoginFailure, name).window_started_at = utcnow() - timedelta(hours=1)
+    db.session.get(LoginFailure, "ghost").locked_until = utcnow() - timedelta(minutes=1)
+    db.session.commit()  # locked-ghost's lock still runs
+    api_login(lenient, "someone", BAD)
+    db.session.expire_all()
+    names = sorted(db.session.scalars(select(LoginFailure.username)))
+    assert names == ["locked-ghost", "someone"]
+
+
 # --- across processes: two gunicorn workers count together ----------------------------------
 
 def _held_login(server: Any, body: bytes) -> socket.socket:
