@@ -177,6 +177,7 @@ def seed(url: str, media: Path, n_workers: int, n_grids: int, per_worker: int) -
                         grid_codes=(f"G{w % n_grids:02d}",))
             workers.append(Worker(name, centers[w % n_grids],
                                   [homes[f"W{w:03d}-{n:02d}"] for n in range(per_worker)]))
+        db.session.commit()  # the set-up is its own boundary: services only flush
         db.session.remove()
         db.engine.dispose()
     return workers

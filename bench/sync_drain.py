@@ -101,6 +101,7 @@ def seed_server(database_url: str, media: Path, households: int) -> list[int]:
             body = HouseholdCreateSchema().load({"building_id": building.id, "door": str(n + 1),
                                                  "head_name": f"住户{n}"})
             ids.append(create_household(db.session, access, body)[0].id)
+        db.session.commit()  # the set-up is its own boundary: services only flush
         db.session.remove()
         db.engine.dispose()
     return ids
