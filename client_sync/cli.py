@@ -36,6 +36,8 @@ from client_sync.exceptions import (
     ValidationError,
 )
 from client_sync.photos import read_exif_point_and_time
+from schemas.common import CRS_CHOICES
+from schemas.visits import VISIT_OUTCOMES
 
 __all__ = ["main", "build_parser"]
 
@@ -47,7 +49,7 @@ PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic"}
 def _point_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument("--lat", type=float, required=required, help="latitude")
     parser.add_argument("--lon", type=float, required=required, help="longitude")
-    parser.add_argument("--crs", default="wgs84", choices=("wgs84", "gcj02", "bd09"),
+    parser.add_argument("--crs", default="wgs84", choices=CRS_CHOICES,
                         help="coordinate system of lat/lon (AMap gives gcj02, Baidu bd09)")
     parser.add_argument("--accuracy", type=float, help="GPS accuracy in metres")
 
@@ -82,7 +84,7 @@ def _capture_commands(sub: Any) -> None:
     who.add_argument("--household-id", type=int)
     who.add_argument("--household-uuid", help="a household added on this device")
     visit.add_argument("--outcome", required=True,
-                       choices=("met", "not_home", "refused", "moved_out"))
+                       choices=VISIT_OUTCOMES)
     visit.add_argument("--notes", default="")
     visit.add_argument("--need", action="append", default=[], metavar="CATEGORY:TEXT")
     visit.add_argument("--photo", action="append", default=[], type=Path)

@@ -40,12 +40,13 @@ from typing import Any
 
 from client_sync.exceptions import LockedError
 from client_sync.photos import PhotoStore, file_sha256
+from schemas.sync import BATCH_KINDS
 
 __all__ = ["KINDS", "STATES", "Item", "Outbox", "canonical_json"]
 
 log = logging.getLogger(__name__)
 
-KINDS = ("photo", "household", "visit", "report")
+KINDS = ("photo", *BATCH_KINDS)
 STATES = ("ready", "in_flight", "done", "failed")
 
 # A wall clock set back (or a silly Retry-After) must not park a record for weeks.

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from schemas.common import CRS_CHOICES
 from server.cli import _friendly
 
 __all__ = ["command"]
@@ -19,7 +20,7 @@ command = AppGroup("households", help="Household lists (住户): spreadsheet imp
 @click.option("--community", "community_code", required=True, help="Community code.")
 @click.option("--dry-run", is_flag=True, help="Check every row and report; change nothing.")
 @click.option("--crs", default="wgs84", show_default=True,
-              type=click.Choice(["wgs84", "gcj02", "bd09"]),
+              type=click.Choice(CRS_CHOICES),
               help="Coordinate system of the 经度/纬度 columns.")
 @_friendly
 def import_command(file: Path, community_code: str, dry_run: bool, crs: str) -> None:

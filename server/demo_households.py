@@ -32,6 +32,7 @@ __all__ = ["seed", "HOUSEHOLDS", "VISITS_BY_WORKER"]
 
 HOUSEHOLDS = 1500
 VISITS_BY_WORKER = {"wangge1": 240, "wangge2": 180, "wangge3": 125, "wangge4": 55}
+_OUTCOME_WEIGHTS = {"met": 76, "not_home": 19, "refused": 4, "moved_out": 1}
 _NS = uuid.UUID("0f5d3d8e-7f3e-4b8a-a3f2-6d1f3c2b9e41")
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
 _GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂英华建国玉兰淑珍德福志强春梅"
@@ -110,8 +111,7 @@ def _visits(rng: random.Random, session: Session, homes: list[Household],
                                                     else rng.uniform(3, 60))
             spot = geodesic(meters=metres).destination((home.lat, home.lon), bearing)
             late = rng.random() < 0.03
-            outcome = rng.choices(("met", "not_home", "refused", "moved_out"),
-                                  (76, 19, 4, 1))[0]
+            outcome = rng.choices(list(_OUTCOME_WEIGHTS), list(_OUTCOME_WEIGHTS.values()))[0]
             key = f"demo-visit-{len(rows)}"
             rows.append({
                 "client_uuid": str(uuid.uuid5(_NS, key)), "body_sha256": body_digest({"k": key}),

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Literal, get_args
 
 import prcoords
+
+from schemas.common import CRS, CRS_CHOICES
 
 __all__ = [
     "CRS",
@@ -27,8 +28,7 @@ __all__ = [
     "to_wgs84",
 ]
 
-CRS = Literal["wgs84", "gcj02", "bd09"]
-CRS_NAMES: tuple[CRS, ...] = get_args(CRS)
+CRS_NAMES = CRS_CHOICES  # the names the wire contract (schemas.common) defines
 
 
 def is_crs(name: object) -> bool:

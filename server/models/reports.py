@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Column, Float, ForeignKey, Index, Integer, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from schemas.reports import REPORT_STATUSES
 from server.extensions import db
 from server.models.org import Department, Grid
 from server.models.photos import Photo
@@ -15,9 +16,6 @@ from server.models.types import BigIntPK, JSONType, UTCDateTime, utcnow
 from server.models.users import User
 
 __all__ = ["Category", "Report", "report_photos", "REPORT_STATUSES"]
-
-REPORT_STATUSES = ("reported", "accepted", "rejected", "dispatched", "handled", "verified",
-                   "closed")
 
 report_photos = Table(
     "report_photo",

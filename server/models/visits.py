@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from schemas.visits import VISIT_OUTCOMES
 from server.extensions import db
 from server.models.households import Household
 from server.models.photos import Photo
@@ -25,8 +26,6 @@ from server.models.types import BigIntPK, JSONType, UTCDateTime, utcnow
 from server.models.users import User
 
 __all__ = ["Visit", "VisitNeed", "visit_photos", "VISIT_OUTCOMES"]
-
-VISIT_OUTCOMES = ("met", "not_home", "refused", "moved_out")
 
 visit_photos = Table(
     "visit_photo",
