@@ -65,7 +65,8 @@ def weekly(args: dict[str, Any]) -> Any:
     fmt = args["format"]
     if fmt == "json":
         return report
-    data, mime = ((weekly_csv(report), "text/csv; charset=utf-8") if fmt == "csv"
+    # A text/* mimetype gets "; charset=utf-8" from werkzeug: the CSV is UTF-8 (with a BOM).
+    data, mime = ((weekly_csv(report), "text/csv") if fmt == "csv"
                   else (weekly_xlsx(report), XLSX_MIME))
     name = f"gridwork-weekly-{report['week']}.{fmt}"
     return Response(data, mimetype=mime,

@@ -196,7 +196,7 @@ def import_households(args: dict[str, Any]) -> Any:
 
 
 def _file_response(data: bytes, fmt: str, stem: str) -> Response:
-    mime = XLSX_MIME if fmt == "xlsx" else "text/csv; charset=utf-8"
+    mime = XLSX_MIME if fmt == "xlsx" else "text/csv"  # werkzeug adds "; charset=utf-8"
     response = Response(data, mimetype=mime)
     response.headers["Content-Disposition"] = f'attachment; filename="{stem}.{fmt}"'
     response.headers["Cache-Control"] = "no-store"  # personal data: never in a cache

@@ -160,6 +160,12 @@ def test_export_then_import_changes_nothing(client, secretary):
         assert (result["created"], result["updated"], result["unchanged"]) == (0, 0, 30)
 
 
+def test_csv_export_says_its_charset_once(client, secretary):
+    answer = client.get("/api/v1/households/export?format=csv", headers=secretary.headers)
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "text/csv; charset=utf-8"
+
+
 def test_export_guards_against_spreadsheet_formulas(client, secretary):
     made = upload(client, secretary, csv_bytes([row(1, 户主="=1+2", 备注="@SUM(A1)")]),
                   filename="h.csv")
