@@ -17,10 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow
-from marshmallow import ValidationError, post_load, pre_load
+from marshmallow import ValidationError, fields, post_load, pre_load
 
 __all__ = ["Schema", "DATE_WINDOW", "INT64_MIN", "INT64_MAX", "check_text"]
 
@@ -97,13 +97,29 @@ def _walk_loaded(value: Any, path: tuple[Any, ...], errors: dict[str, Any]) -> N
             _walk_loaded(item, (*path, index), errors)
 
 
+def _nested(field: Any) -> bool:
+    inner = getattr(field, "inner", None)  # List(Nested(...))
+    return isinstance(field, fields.Nested) or isinstance(inner, fields.Nested)
+
+
 class Schema(marshmallow.Schema):
     """marshmallow's Schema, refusing text, integers and dates no database stores."""
 
+    #: Fields whose raw input another schema loads and checks (a sync record's body).
+    checked_elsewhere: ClassVar[frozenset[str]] = frozenset()
+
     @pre_load
     def _refuse_unstorable_text(self, data: Any, **_: Any) -> Any:
-        errors: dict[str, Any] = {}
-        _walk_input(data, (), errors)
+        if not isinstance(data, Mapping):
+            errors: dict[str, Any] = {}
+            _walk_input(data, (), errors)
+        else:
+            errors = {}
+            by_key = {field.data_key or name: field for name, field in self.load_fields.items()}
+            for key in list(data.keys()):
+                if key in self.checked_elsewhere or _nested(by_key.get(key)):
+                    continue  # the nested schema checks its own input, once
+                _walk_input({key: data[key]}, (), errors)
         if errors:
             raise ValidationError(errors)
         return data

@@ -107,3 +107,19 @@ def test_a_nul_byte_in_the_web_login_is_a_refused_login(client: FlaskClient,
     answer = client.post("/app/login", data={
         "username": "shu\x00ji", "password": PASSWORD, "csrf_token": _form_token(client)})
     assert answer.status_code == 401
+
+
+def test_a_nul_in_one_batched_record_fails_that_record_alone(client: FlaskClient,
+                                                            factory: Factory) -> None:
+    secretary = factory.actor("secretary")
+    building = factory.building("G1").id
+    bodies = [{"building_id": building, "unit": "1", "door": door, "head_name": "张三"}
+              for door in ("101", "1\u000002", "103")]
+    records = [{"kind": "household", "client_uuid": f"6f1c2d9e-8a4b-4c3d-9e2f-1a2b3c4d5e{n}0",
+                "body": body} for n, body in enumerate(bodies)]
+    answer = client.post("/api/v1/sync/batch", json={"records": records},
+                         headers=secretary.headers)
+    assert answer.status_code == 200
+    results = answer.get_json()["results"]
+    assert [r["status"] for r in results] == [201, 422, 201]
+    assert "U+0000" in results[1]["problem"]["errors"]["door"][0]
