@@ -80,11 +80,13 @@ def _register(app: Flask) -> None:
     app.url_map.converters["int"] = Int64Converter  # before any rule is bound
     from server.cli import register_cli
     from server.errors import register_error_handlers
+    from server.request_limits import install_request_limits
     from server.security_headers import install_security_headers
     from server.web.views import register_web
 
     register_api(app)
     register_error_handlers(app)
+    install_request_limits(app)
     install_security_headers(app)
     register_cli(app)
     register_web(app)

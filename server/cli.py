@@ -150,10 +150,15 @@ def seed_demo() -> None:
 @click.option("--workers", default=2, show_default=True, type=int)
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the app with gunicorn (not the Flask development server)."""
+    from server.request_limits import GUNICORN_LIMITS
+
     args = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}",
             "--workers", str(workers), "--worker-class", "gthread", "--threads", "4",
             # Photo uploads on a weak signal are slow: do not kill a worker mid-upload.
             "--timeout", "120", "--graceful-timeout", "30", "--access-logfile", "-",
+            # Above the app's own limits, so the app answers a long URL or header (414,
+            # 431) as problem+json; gunicorn's own answer is an HTML page.
+            *GUNICORN_LIMITS,
             "server.wsgi:app"]
     click.echo(f"Gridwork is serving on http://{host}:{port}/ (Ctrl-C stops it)")
     os.execv(sys.executable, args)  # noqa: S606 - replaces this process with gunicorn

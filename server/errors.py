@@ -31,8 +31,9 @@ PROBLEM_MIMETYPE = "application/problem+json"
 _STATUS_SLUGS = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 410: "gone",
-    412: "precondition_failed", 413: "payload_too_large", 415: "unsupported_media_type",
-    422: "validation", 428: "precondition_required", 429: "rate_limited",
+    412: "precondition_failed", 413: "payload_too_large", 414: "uri_too_long",
+    415: "unsupported_media_type", 422: "validation", 428: "precondition_required",
+    429: "rate_limited", 431: "header_fields_too_large",
     500: "server_error", 503: "unavailable",
 }
 
