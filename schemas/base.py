@@ -6,7 +6,8 @@ the door:
 
 - a NUL byte or another control character but tab and newline, or a lone surrogate, in any
   string, key or value (PostgreSQL stores neither; UTF-8 cannot encode a lone surrogate);
-- an integer outside a 64-bit column (-2^63 .. 2^63 - 1);
+- an integer outside a 32-bit column (-2^31 .. 2^31 - 1): the id columns of users, grids,
+  buildings and communities are INTEGER, and no count or id the API takes comes near it;
 - a date or time outside :data:`DATE_WINDOW`, the policy window of every date the API takes:
   nothing Gridwork records happened before 2000, and a date past 2099 is a typo (a visit
   dated year 0001, a report of 1900, ``?from=0001-01-01``).
@@ -22,10 +23,10 @@ from typing import Any, ClassVar
 import marshmallow
 from marshmallow import ValidationError, fields, post_load, pre_load
 
-__all__ = ["Schema", "DATE_WINDOW", "INT64_MIN", "INT64_MAX", "check_text"]
+__all__ = ["Schema", "DATE_WINDOW", "INT_MIN", "INT_MAX", "check_text"]
 
 DATE_WINDOW = (date(2000, 1, 1), date(2099, 12, 31))
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # what every integer column holds
 _UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
@@ -83,8 +84,8 @@ def _walk_loaded(value: Any, path: tuple[Any, ...], errors: dict[str, Any]) -> N
     if isinstance(value, bool):
         return
     if isinstance(value, int):
-        if not INT64_MIN <= value <= INT64_MAX:
-            _nest(errors, path, f"Must be at most {INT64_MAX} (a 64-bit integer).")
+        if not INT_MIN <= value <= INT_MAX:
+            _nest(errors, path, f"Must lie between {INT_MIN} and {INT_MAX}.")
     elif isinstance(value, date):
         problem = _window_error(value)
         if problem:

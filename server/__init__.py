@@ -75,9 +75,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _register(app: Flask) -> None:
     from server.api import register_api
-    from server.api.params import Int64Converter
+    from server.api.params import IdConverter
 
-    app.url_map.converters["int"] = Int64Converter  # before any rule is bound
+    app.url_map.converters["int"] = IdConverter  # before any rule is bound
     from server.cli import register_cli
     from server.errors import register_error_handlers
     from server.request_limits import install_request_limits

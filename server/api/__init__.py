@@ -11,7 +11,7 @@ from flask_smorest.spec import prepare_response
 from flask_smorest.spec.plugins import integerconverter2paramschema
 
 from schemas.problem import ProblemSchema
-from server.api.params import Int64Converter
+from server.api.params import IdConverter
 
 __all__ = ["Api", "api", "register_api"]
 
@@ -70,7 +70,7 @@ def register_api(app: Flask) -> None:
     )
 
     api.init_app(app)
-    api.register_converter(Int64Converter, integerconverter2paramschema)
+    api.register_converter(IdConverter, integerconverter2paramschema)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "opaque"})
     for module in (health, auth, grids):

@@ -1,4 +1,4 @@
-"""Path parameters the database can hold: an ``<int:…>`` id fits a 64-bit column."""
+"""Path parameters the database can hold: an ``<int:…>`` id fits every id column."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ from typing import Any
 
 from werkzeug.routing import IntegerConverter, Map
 
-__all__ = ["Int64Converter", "MAX_ID"]
+__all__ = ["IdConverter", "MAX_ID"]
 
-MAX_ID = 2**63 - 1  # the largest BIGINT; a larger id names no row (404, not a 500 overflow)
+# The largest INTEGER (the id columns of users, grids, buildings...; schemas.base.INT_MAX):
+# a larger id names no row (404, not a 500 overflow on PostgreSQL).
+MAX_ID = 2**31 - 1
 
 
-class Int64Converter(IntegerConverter):
-    """Werkzeug's ``int`` converter, bounded to what a BIGINT column holds."""
+class IdConverter(IntegerConverter):
+    """Werkzeug's ``int`` converter, bounded to what every id column holds."""
 
     def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's
         kwargs.setdefault("max", MAX_ID)
