@@ -76,14 +76,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _register(app: Flask) -> None:
     from server.api import register_api
     from server.api.params import IdConverter
-
-    app.url_map.converters["int"] = IdConverter  # before any rule is bound
     from server.cli import register_cli
     from server.errors import register_error_handlers
     from server.request_limits import install_request_limits
     from server.security_headers import install_security_headers
     from server.web.views import register_web
 
+    app.url_map.converters["int"] = IdConverter  # before any rule is bound
     register_api(app)
     register_error_handlers(app)
     install_request_limits(app)
