@@ -1,4 +1,5 @@
-"""Buildings (楼栋): a new one, as administrators create it, and the building as answered."""
+"""Buildings (楼栋): a new one as administrators create it, a sheet of them to import, and the
+building as answered."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from marshmallow import fields, validate
 from schemas.base import Schema
 from schemas.common import CRS_CHOICES
 
-__all__ = ["BuildingCreateSchema", "BuildingSchema"]
+__all__ = ["BuildingCreateSchema", "BuildingSchema", "BuildingImportArgsSchema"]
 
 
 class BuildingCreateSchema(Schema):
@@ -39,3 +40,12 @@ class BuildingSchema(Schema):
     lat = fields.Float()
     lon = fields.Float()
     units = fields.Integer()
+
+
+class BuildingImportArgsSchema(Schema):
+    """Building sheet import options."""
+
+    dry_run = fields.Boolean(load_default=False, metadata={
+        "description": "check every row and report problems; change nothing"})
+    crs = fields.String(load_default="wgs84", validate=validate.OneOf(CRS_CHOICES),
+                        metadata={"description": "system of the 纬度/经度 columns"})

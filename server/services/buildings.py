@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -63,6 +63,11 @@ class BuildingImportResult:
     problems: list[ImportProblem] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
 
+    @property
+    def ok(self) -> bool:
+        """Whether the file has no problems."""
+        return not self.problems
+
 
 def create_building(session: Session, actor: User | None, values: Mapping[str, Any]) -> Building:
     """Create one building from ``code``, ``name``, ``lat``, ``lon``, optional ``grid``
@@ -87,7 +92,8 @@ def create_building(session: Session, actor: User | None, values: Mapping[str, A
 
 def import_buildings(session: Session, actor: User | None, data: bytes, *, crs: CRS = "wgs84",
                      dry_run: bool = False) -> BuildingImportResult:
-    """Create or update the buildings of a CSV or XLSX sheet; nothing changes on a problem."""
+    """Create or update the buildings of a CSV or XLSX sheet; 422 ``import_rejected`` (and
+    no change) on any problem, which a dry run lists instead."""
     sheet = read_table(data, BUILDING_COLUMNS)
     result = BuildingImportResult(dry_run=dry_run, rows=len(sheet.rows),
                                   problems=list(sheet.problems),
@@ -109,6 +115,11 @@ def import_buildings(session: Session, actor: User | None, data: bytes, *, crs: 
             continue
         seen[key] = row
         planned.append(values)
+    if result.problems and not dry_run:
+        raise UnprocessableError(
+            f"The file has {len(result.problems)} problem(s); nothing was imported. "
+            "Fix them (see problems) and import it again.", slug="import_rejected",
+            problems=[asdict(p) for p in result.problems], rows=result.rows)
     if result.problems:
         return result
     for values in planned:

@@ -216,6 +216,15 @@ def add_building(w: World, who: Who) -> Call:
         "code": f"AB{w.serial()}", "name": "新楼", "grid": "G1", "lat": lat, "lon": lon})
 
 
+def import_buildings(w: World, who: Who) -> Call:
+    """Import a one-row building sheet into G1."""
+    lat, lon = Factory.G1_CENTER
+    sheet = f"楼栋编号,名称,网格,纬度,经度\nAI{w.serial()},导入楼,G1,{lat},{lon}\n"
+    return Call("POST", f"{V1}/buildings/import", dict(who.headers),
+                data={"file": (io.BytesIO(sheet.encode()), "buildings.csv")},
+                content_type="multipart/form-data")
+
+
 def need_report(w: World, who: Who) -> Call:
     """Turn the need of a fresh G1 visit into a report."""
     return Call("POST", f"{V1}/visits/{w.fresh_visit()}/needs/0/report", dict(who.headers),
@@ -324,6 +333,7 @@ POST    /users/{user_id}/reset-password               ok  403 403 403 403 403 40
 POST    /users/{user_id}/revoke-tokens                ok  403 403 403 403 403 403 403 401
 POST    /users/{user_id}/unlock                       ok  403 403 403 403 403 403 403 401
 POST    /buildings                                    ok  403 403 403 403 403 403 403 401
+POST    /buildings/import                             ok  403 403 403 403 403 403 403 401
 """
 # Notes on rows: the sync batch's record is a visit to a G1 household. The map's worker
 # filter lists grid workers; a building head's is empty. An upload is its uploader's alone
@@ -383,6 +393,7 @@ REQUESTS: dict[tuple[str, str, str], Any] = {
     ("POST", "/users/{user_id}/revoke-tokens", ""): manage_user("revoke-tokens"),
     ("POST", "/users/{user_id}/unlock", ""): manage_user("unlock"),
     ("POST", "/buildings", ""): add_building,
+    ("POST", "/buildings/import", ""): import_buildings,
 }
 # Lists: is the G1 record in the answer (ok) or not (out)?
 PROBES: dict[tuple[str, str], Any] = {

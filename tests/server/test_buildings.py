@@ -68,14 +68,28 @@ def test_a_sheet_of_buildings_imports_once_and_again_changes_nothing(factory, db
     assert (renamed.updated, renamed.unchanged) == (1, 1)
 
 
-def test_a_sheet_with_a_bad_row_imports_nothing_and_names_row_and_field(factory, db):
-    factory.world()
+def test_a_sheet_with_a_bad_row_imports_nothing_and_names_row_and_field(client, factory, db):
+    admin = factory.actor("admin")
     bad = SHEET + "B9,9号楼,G9,28.8,113.07,1\nB7,重复,G1,28.802,113.074,1\n,无编号,G1,abc,113,0\n"
-    result = import_buildings(db.session, None, bad.encode())
-    assert [(p.row, p.field) for p in result.problems] == [
+    answer = client.post("/api/v1/buildings/import", headers=admin.headers, data={
+        "file": (io.BytesIO(bad.encode()), "buildings.csv")}, content_type="multipart/form-data")
+    assert answer.status_code == 422 and answer.json["type"] == "/problems/import_rejected"
+    assert [(p["row"], p["field"]) for p in answer.json["problems"]] == [
         (4, "grid"), (5, "code"), (6, "code"), (6, "lat"), (6, "units")]
-    db.session.rollback()
     assert db.session.scalar(select(Building).where(Building.code == "B7")) is None
+    dry = client.post("/api/v1/buildings/import?dry_run=1", headers=admin.headers,
+                      data=bad.encode(), content_type="text/csv")
+    assert dry.status_code == 200 and len(dry.json["problems"]) == 5 and not dry.json["ok"]
+
+
+def test_an_admin_imports_a_sheet_over_the_api(client, factory, db):
+    admin = factory.actor("admin")
+    answer = client.post("/api/v1/buildings/import", headers=admin.headers,
+                         data=SHEET.encode(), content_type="text/csv")
+    assert answer.status_code == 200, answer.json
+    assert (answer.json["created"], answer.json["ok"]) == (2, True)
+    assert db.session.scalar(select(AuditLog).where(AuditLog.action == "buildings_imported",
+                                                    AuditLog.user_id == admin.id))
 
 
 def test_an_xlsx_sheet_with_english_headers_imports(factory, db):
@@ -92,5 +106,5 @@ def test_an_xlsx_sheet_with_english_headers_imports(factory, db):
 
 def test_a_sheet_without_the_required_columns_says_which(factory, db):
     factory.world()
-    result = import_buildings(db.session, None, "名称,网格\n7号楼,G1\n".encode())
+    result = import_buildings(db.session, None, "名称,网格\n7号楼,G1\n".encode(), dry_run=True)
     assert [(p.row, p.field) for p in result.problems] == [(1, "code"), (1, "lat"), (1, "lon")]
