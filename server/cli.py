@@ -165,11 +165,36 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    """Add the admin commands to ``app.cli``."""
-    for command in (communities, departments, grids, users, seed_demo, serve):
+    """Add the admin commands to ``app.cli``, each one a unit of work."""
+    for command in (communities, departments, grids, users, seed_demo, serve,
+                    *_module_commands()):
+        _commit_when_done(command)
         app.cli.add_command(command)
-    for extra in _module_commands():
-        app.cli.add_command(extra)
+
+
+def _commit_when_done(command: click.Command) -> None:
+    """The command boundary: a command's work commits once when it ends, or rolls back.
+
+    Services only flush; this is where a ``gridwork`` command's writes become durable.
+    """
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _commit_when_done(sub)
+        return
+    callback = command.callback
+    if callback is None or getattr(callback, "_gridwork_unit", False):
+        return
+
+    @wraps(callback)
+    def in_unit(*args: Any, **kwargs: Any) -> Any:
+        from server.extensions import db
+        from server.transactions import unit_of_work
+
+        with unit_of_work(db.session):
+            return callback(*args, **kwargs)
+
+    in_unit._gridwork_unit = True  # type: ignore[attr-defined]
+    command.callback = in_unit
 
 
 def _module_commands() -> list[click.Command]:
