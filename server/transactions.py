@@ -6,7 +6,7 @@ commits nor rolls back the caller's transaction. Four boundaries commit, each in
 - **a request**: :func:`end_request`, an ``after_request`` hook, commits once when the answer
   is a success (status below 400) and rolls back otherwise. A view whose refusal must still
   leave a trace (a failed login's audit row) calls :func:`keep_on_error` first.
-- **a CLI command**: ``server.cli`` runs each command inside :func:`unit_of_work`.
+- **a CLI command**: ``server.cli.register_cli`` wraps each command in :func:`unit_of_work`.
 - **a batch record**: ``server.services.sync.apply_batch`` runs each record in a savepoint
   of its own and commits the batch once at the end.
 - **a background job** (webhook delivery, escalation, key rotation): each attempt or

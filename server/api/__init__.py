@@ -46,7 +46,7 @@ api = Api(spec_kwargs={
 
 
 def register_api(app: Flask) -> None:
-    """Bind the Api to ``app`` and register every blueprint, in the order of the list."""
+    """Bind the Api to ``app`` and register every blueprint, in one explicit list."""
     from server.api import (
         agenda,
         auth,
@@ -76,8 +76,8 @@ def register_api(app: Flask) -> None:
     for module in (health, auth, grids):
         api.register_blueprint(module.bp)
     docs.register(app)
-    # One module per resource, each named here (never discovered): a new one adds its
-    # routes to the API and the OpenAPI document, and the authorization table asks for rows.
+    # One module per resource: a new resource is added here, to the OpenAPI document with
+    # it (and the authorization table test then asks for its row).
     for module in (agenda, buildings, case_stats, categories, communities, coverage,
                    households, map_data, photos, reports, sync, transitions, uploads, users,
                    visits):

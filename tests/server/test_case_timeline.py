@@ -131,7 +131,8 @@ def test_durations_read_as_hours_and_minutes(seconds, text):
 
 
 def test_the_demo_replays_seed_004_and_a_second_run_changes_nothing(app, monkeypatch):
-    from server import demo, demo_workflow
+    from server import demo
+    from server.demo import workflow as demo_workflow
     from server.models import Report, User
     from server.services.access import access_for
     from server.services.case_timeline import build_timeline

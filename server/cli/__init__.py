@@ -9,39 +9,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from flask import Flask
 from flask.cli import AppGroup, FlaskGroup
 
-from server.errors import ApiError
+from server.cli.friendly import friendly
 
 __all__ = ["main", "register_cli"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _friendly(func: F) -> F:
-    """Turn domain errors into one readable line and exit status 1."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ApiError as exc:
-            errors = exc.extra.get("errors")
-            lines = [exc.detail]
-            if isinstance(errors, dict):
-                lines += [f"  {field}: {' '.join(map(str, msgs))}" for field, msgs in
-                          errors.items()]
-            raise click.ClickException("\n".join(lines)) from exc
-
-    return wrapper  # type: ignore[return-value]
-
 
 communities = AppGroup("communities", help="Communities (社区).")
 departments = AppGroup("departments", help="Departments (职能部门) that receive cases.")
@@ -52,7 +30,7 @@ users = AppGroup("users", help="User accounts.")
 @communities.command("create")
 @click.argument("code")
 @click.argument("name")
-@_friendly
+@friendly
 def community_create(code: str, name: str) -> None:
     """Create a community: CODE NAME."""
     from server.extensions import db
@@ -66,7 +44,7 @@ def community_create(code: str, name: str) -> None:
 @click.argument("code")
 @click.argument("name")
 @click.option("--webhook", default=None, help="URL that receives a signed POST per case step.")
-@_friendly
+@friendly
 def department_create(code: str, name: str, webhook: str | None) -> None:
     """Create a department: CODE NAME."""
     from server.extensions import db
@@ -79,7 +57,7 @@ def department_create(code: str, name: str, webhook: str | None) -> None:
 @grids.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--community", "community_code", required=True, help="Community code.")
-@_friendly
+@friendly
 def grids_import(file: Path, community_code: str) -> None:
     """Import grid polygons from a GeoJSON FeatureCollection (properties: code, name)."""
     from server.extensions import db
@@ -104,7 +82,7 @@ def grids_import(file: Path, community_code: str) -> None:
               help="Building code in --community (repeatable), for building heads.")
 @click.option("--display-name", default=None, help="Name shown to others.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@_friendly
+@friendly
 def user_create(username: str, role: str, grid_codes: tuple[str, ...],
                 community_code: str | None, department_code: str | None,
                 building_codes: tuple[str, ...], display_name: str | None,
@@ -135,7 +113,7 @@ def user_create(username: str, role: str, grid_codes: tuple[str, ...],
 
 
 @click.command("seed-demo")
-@_friendly
+@friendly
 def seed_demo() -> None:
     """Build the demo community 友谊河社区 (idempotent) and print its logins."""
     from server.demo import seed_demo as build
@@ -165,9 +143,12 @@ def serve(host: str, port: int, workers: int) -> None:
 
 
 def register_cli(app: Flask) -> None:
-    """Add the admin commands to ``app.cli``, each one a unit of work."""
+    """Add the admin commands to ``app.cli``, in one explicit list, each a unit of work."""
+    from server.cli import backup, cases, households, keys, report, uploads, webhooks
+
     for command in (communities, departments, grids, users, seed_demo, serve,
-                    *_module_commands()):
+                    *backup.commands, cases.command, households.command, keys.command,
+                    report.command, uploads.command, webhooks.command):
         _commit_when_done(command)
         app.cli.add_command(command)
 
@@ -195,21 +176,6 @@ def _commit_when_done(command: click.Command) -> None:
 
     in_unit._gridwork_unit = True  # type: ignore[attr-defined]
     command.callback = in_unit
-
-
-def _module_commands() -> list[click.Command]:
-    """The ``command`` (one, or a list) of each ``server/cli_*.py`` module."""
-    import importlib
-    import pkgutil
-
-    import server
-
-    found = []
-    for info in sorted(pkgutil.iter_modules(server.__path__), key=lambda i: i.name):
-        if info.name.startswith("cli_"):
-            command = importlib.import_module(f"server.{info.name}").command
-            found.extend(command if isinstance(command, list) else [command])
-    return found
 
 
 def _create_app() -> Flask:

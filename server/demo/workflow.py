@@ -1,7 +1,7 @@
 """Demo cases for the workflow: seed 004 replayed at its real times, and eight weeks of history.
 
-Named ``demo_workflow`` so it runs after ``demo_reports`` (the demo runs ``demo_*`` modules
-by name) and moves a few of its fresh reports along; everything else it needs (categories,
+It runs after ``server.demo.reports`` (``server.demo._demo_extensions`` lists the order)
+and moves a few of its fresh reports along; everything else it needs (categories,
 department users, its own reports) it makes itself, so it also works alone. Every move goes
 through the workflow service with the time it happened, so the timelines, the figures and
 the weekly reports are those of real walks through the state machine. Idempotent: each
@@ -205,9 +205,9 @@ def _history(session: Session, cast: _Cast, grids: list[Grid]) -> int:
 
 
 def _move_fresh_reports(session: Session, cast: _Cast) -> int:
-    """Accept and dispatch two of demo_reports' reports now, so department queues have work."""
+    """Accept and dispatch two of the demo reports' now, so department queues have work."""
     try:
-        from server.demo_reports import SCENES
+        from server.demo.reports import SCENES
     except ImportError:
         return 0
     moved = 0

@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from schemas.common import CRS_CHOICES
-from server.cli import _friendly
+from server.cli.friendly import friendly
 
 __all__ = ["command"]
 
@@ -22,7 +22,7 @@ command = AppGroup("households", help="Household lists (住户): spreadsheet imp
 @click.option("--crs", default="wgs84", show_default=True,
               type=click.Choice(CRS_CHOICES),
               help="Coordinate system of the 经度/纬度 columns.")
-@_friendly
+@friendly
 def import_command(file: Path, community_code: str, dry_run: bool, crs: str) -> None:
     """Import FILE (CSV or XLSX; template in the API docs): all or nothing, upsert by code."""
     from server.errors import UnprocessableError
@@ -56,7 +56,7 @@ def import_command(file: Path, community_code: str, dry_run: bool, crs: str) -> 
               type=click.Choice(["csv", "xlsx"]))
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="File to write (full, unmasked data: keep it safe).")
-@_friendly
+@friendly
 def export_command(community_code: str, fmt: str, output: Path) -> None:
     """Write the community's households in the import template."""
     from server.extensions import db

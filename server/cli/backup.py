@@ -12,7 +12,7 @@ from server.services.backup import BackupError
 from server.services.backup import backup as make_backup
 from server.services.backup import restore as restore_backup
 
-__all__ = ["command"]
+__all__ = ["commands"]
 
 
 @click.command("backup")
@@ -50,4 +50,4 @@ def restore_command(src: Path, yes: bool) -> None:
     click.echo(f"Restored the backup of {info.created_at} ({info.photos} photos).")
 
 
-command = [backup_command, restore_command]
+commands = [backup_command, restore_command]
