@@ -16,13 +16,12 @@ import hashlib
 import hmac
 import json
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import requests
-from flask import Flask, current_app, has_app_context
+from flask import current_app, has_app_context
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -31,7 +30,7 @@ from server.models.types import utcnow
 from server.transactions import unit_of_work
 
 __all__ = ["SIGNATURE_HEADER", "sign", "secret_for", "body_bytes", "enqueue", "deliver_due",
-           "backoff_seconds", "notify", "stop_worker", "DeliveryRun"]
+           "backoff_seconds", "notify", "next_due_in", "DeliveryRun"]
 
 log = logging.getLogger(__name__)
 
@@ -196,62 +195,16 @@ def _next_due_in(session: Session) -> float | None:
     return None if first is None else max((first - utcnow()).total_seconds(), 0.0)
 
 
-class _Worker:
-    """One daemon thread per app that sends due deliveries when woken, and on a timer."""
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.wake, self.stopping = threading.Event(), threading.Event()
-        self.thread = threading.Thread(target=self._run, name="gridwork-webhooks", daemon=True)
-
-    def _pass(self) -> float:
-        from server.extensions import db
-
-        poll = float(self.app.config.get("WEBHOOK_POLL_S", _DEFAULTS["WEBHOOK_POLL_S"]))
-        with self.app.app_context():
-            try:
-                deliver_due(db.session())
-                wait = _next_due_in(db.session())
-            except Exception:  # a bad pass must not kill the thread; the next one retries
-                log.exception("webhook delivery pass failed")
-                wait = poll
-            finally:
-                db.session.remove()
-        return poll if wait is None else min(wait, poll)
-
-    def _run(self) -> None:
-        wait = 0.0
-        while not self.stopping.is_set():
-            self.wake.wait(timeout=wait)
-            self.wake.clear()
-            if self.stopping.is_set():
-                break
-            wait = self._pass()
-
-
-_workers: dict[int, _Worker] = {}
-_lock = threading.Lock()
-
-
 def notify() -> None:
-    """Wake this app's sender thread (starting it on first use) after a commit queued work."""
-    if not has_app_context() or not _setting("WEBHOOKS_ASYNC"):
+    """Ask this app's sender (``server.webhook_sender``, wired by the app factory) to send
+    now; called after the commit that queued work. Without an app or a sender: nothing."""
+    if not has_app_context():
         return
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    with _lock:
-        worker = _workers.get(id(app))
-        if worker is None or not worker.thread.is_alive():
-            worker = _workers[id(app)] = _Worker(app)
-            worker.thread.start()
-    worker.wake.set()
+    sender = current_app.extensions.get("gridwork.webhook_sender")  # webhook_sender.EXTENSION
+    if sender is not None:
+        sender.wake()
 
 
-def stop_worker(timeout: float = 10.0) -> None:
-    """Stop every sender thread of this process (tests, shutdown)."""
-    with _lock:
-        workers = list(_workers.values())
-        _workers.clear()
-    for worker in workers:
-        worker.stopping.set()
-        worker.wake.set()
-        worker.thread.join(timeout)
+def next_due_in(session: Session) -> float | None:
+    """Seconds until the next delivery is due (0 if one is overdue), ``None`` if none waits."""
+    return _next_due_in(session)

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from server.extensions import db
 from server.models import WebhookDelivery
@@ -72,7 +72,7 @@ def w(factory, monkeypatch, app, receiver) -> Iterator[CaseWorld]:
     world = CaseWorld(factory, monkeypatch)
     world.department("WATER", webhook_url=receiver.url, webhook_secret="water-secret")
     yield world
-    webhooks.stop_worker()
+    app.extensions["gridwork.webhook_sender"].stop()
 
 
 def _deliveries() -> list[WebhookDelivery]:
@@ -188,3 +188,28 @@ def test_cli_delivers_pending_ones_and_prints_the_derived_signing_key(w, receive
     ((headers, body),) = receiver.requests
     assert headers["x-gridwork-signature"] == webhooks.sign(key, body)
     assert runner.invoke(args=["webhooks", "secret", "NOPE"]).exit_code != 0
+
+
+def test_the_sender_belongs_to_the_app_and_wakes_only_after_the_commit(w, receiver, app,
+                                                                        monkeypatch):
+    """The app factory wires the sender; a move queues its delivery and the sender thread
+    wakes when the request commits, not while the service runs."""
+    monkeypatch.setitem(app.config, "WEBHOOKS_ASYNC", True)
+    sender = app.extensions["gridwork.webhook_sender"]
+    assert sender.thread is None  # nothing sent yet: no thread
+    woken: list[bool] = []
+    real_wake = sender.wake
+
+    def wake() -> None:
+        # A wake inside the service would come before the commit: the row would be invisible.
+        with db.engine.connect() as other:  # what another connection (the sender) sees
+            count = other.scalar(select(func.count()).select_from(WebhookDelivery))
+        woken.append(bool(count))
+        real_wake()
+
+    monkeypatch.setattr(sender, "wake", wake)
+    report = w.report()
+    w.walk(report.id, "dispatched")
+    assert woken and all(woken)  # woken, and every time with the delivery already visible
+    assert sender.thread is not None and sender.thread.is_alive()
+    assert receiver.got.wait(10)
