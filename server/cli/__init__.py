@@ -6,6 +6,7 @@ one-line message and a non-zero exit on bad input.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ from typing import Any
 
 import click
 from flask import Flask
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, ScriptInfo
 
 from server.cli.friendly import friendly
 
@@ -142,15 +143,36 @@ def serve(host: str, port: int, workers: int) -> None:
     os.execv(sys.executable, args)  # noqa: S606 - replaces this process with gunicorn
 
 
-def register_cli(app: Flask) -> None:
-    """Add the admin commands to ``app.cli``, in one explicit list, each a unit of work."""
+def gridwork_commands() -> list[click.Command]:
+    """Every ``gridwork`` command, in one explicit list, each a unit of work."""
     from server.cli import backup, cases, households, keys, report, uploads, webhooks
 
-    for command in (communities, departments, grids, users, seed_demo, serve,
-                    *backup.commands, cases.command, households.command, keys.command,
-                    report.command, uploads.command, webhooks.command):
+    commands = [communities, departments, grids, users, seed_demo, serve, *backup.commands,
+                cases.command, households.command, keys.command, report.command,
+                uploads.command, webhooks.command]
+    for command in commands:
         _commit_when_done(command)
+    return commands
+
+
+def register_cli(app: Flask) -> None:
+    """Add the admin commands to ``app.cli`` (``app.test_cli_runner`` finds them there)."""
+    for command in gridwork_commands():
         app.cli.add_command(command)
+
+
+class _GridworkGroup(FlaskGroup):  # type: ignore[misc]
+    """Flask's command group holding Gridwork's commands itself, so ``--help`` lists them
+    without building the app (which needs GRIDWORK_SECRET_KEY)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugin_commands()
+        names = set(click.Group.list_commands(self, ctx))
+        # The extensions' commands (db, openapi...) come with the app; with no secret yet,
+        # a command that needs the app says so in one line when it runs.
+        with contextlib.suppress(RuntimeError):
+            names.update(ctx.ensure_object(ScriptInfo).load_app().cli.list_commands(ctx))
+        return sorted(names)
 
 
 def _commit_when_done(command: click.Command) -> None:
@@ -168,9 +190,15 @@ def _commit_when_done(command: click.Command) -> None:
 
     @wraps(callback)
     def in_unit(*args: Any, **kwargs: Any) -> Any:
+        from flask import has_app_context
+
         from server.extensions import db
         from server.transactions import unit_of_work
 
+        if not has_app_context():  # a command of the group itself: build the app now
+            app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+            with app.app_context():
+                return in_unit(*args, **kwargs)
         with unit_of_work(db.session):
             return callback(*args, **kwargs)
 
@@ -186,8 +214,10 @@ def _create_app() -> Flask:
 
 def main() -> None:
     """Entry point of the ``gridwork`` console script."""
-    cli = FlaskGroup(create_app=_create_app, add_default_commands=True,
-                     help="Gridwork server administration.")
+    cli = _GridworkGroup(create_app=_create_app, add_default_commands=True,
+                         help="Gridwork server administration.")
+    for command in gridwork_commands():
+        cli.add_command(command)
     try:
         cli.main(prog_name="gridwork")
     except RuntimeError as exc:  # e.g. a missing GRIDWORK_SECRET_KEY

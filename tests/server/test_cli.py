@@ -139,3 +139,23 @@ def test_backup_and_restore_commands(cli_env, tmp_path):
     restored = run(cli_env, "restore", str(tmp_path / "bk"), "--yes")
     assert restored.returncode == 0, restored.stderr
     assert run(cli_env, "communities", "create", "YYH", "x").returncode != 0  # still there
+
+
+def _without_secret(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDWORK_")}
+    return {**env, "GRIDWORK_INSTANCE_DIR": str(tmp_path / "nosecret")}
+
+
+def test_help_lists_every_command_without_a_secret_and_without_a_traceback(tmp_path):
+    answer = run(_without_secret(tmp_path), "--help")
+    assert answer.returncode == 0
+    assert "Traceback" not in answer.stdout + answer.stderr
+    for name in ("communities", "users", "households", "seed-demo", "serve", "backup"):
+        assert f"  {name} " in answer.stdout, name
+
+
+def test_a_command_that_needs_the_secret_says_so_in_one_line(tmp_path):
+    answer = run(_without_secret(tmp_path), "communities", "create", "X", "测试")
+    assert answer.returncode == 1
+    assert answer.stderr.strip().splitlines() == [answer.stderr.strip()]
+    assert "GRIDWORK_SECRET_KEY is not set" in answer.stderr
