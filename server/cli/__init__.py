@@ -7,8 +7,10 @@ one-line message and a non-zero exit on bad input.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import socket
 import sys
 from functools import wraps
 from pathlib import Path
@@ -139,8 +141,24 @@ def serve(host: str, port: int, workers: int) -> None:
             # 431) as problem+json; gunicorn's own answer is an HTML page.
             *GUNICORN_LIMITS,
             "server.wsgi:app"]
-    click.echo(f"Gridwork is serving on http://{host}:{port}/ (Ctrl-C stops it)")
+    _require_free_port(host, port)
+    click.echo(f"Starting Gridwork on http://{host}:{port}/ (Ctrl-C stops it) ...")
     os.execv(sys.executable, args)  # noqa: S606 - replaces this process with gunicorn
+
+
+def _require_free_port(host: str, port: int) -> None:
+    """One clear line when the port is taken, instead of gunicorn retrying five times."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise click.ClickException(f"Cannot listen on {host}:{port}: {exc.strerror}.") \
+                    from None
+            raise click.ClickException(
+                f"Port {port} is in use (another Gridwork?). Try another: "
+                f"make demo PORT={port + 1}, or gridwork serve --port {port + 1}.") from None
 
 
 def gridwork_commands() -> list[click.Command]:

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -159,3 +160,17 @@ def test_a_command_that_needs_the_secret_says_so_in_one_line(tmp_path):
     assert answer.returncode == 1
     assert answer.stderr.strip().splitlines() == [answer.stderr.strip()]
     assert "GRIDWORK_SECRET_KEY is not set" in answer.stderr
+
+
+def test_serve_on_a_busy_port_says_so_once_and_names_another(tmp_path):
+    env = {**_without_secret(tmp_path), "GRIDWORK_DEMO": "1"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        answer = run(env, "serve", "--port", str(port))
+    assert answer.returncode == 1
+    assert answer.stderr.strip() == (
+        f"Error: Port {port} is in use (another Gridwork?). Try another: "
+        f"make demo PORT={port + 1}, or gridwork serve --port {port + 1}.")
+    assert "Starting" not in answer.stdout
