@@ -263,11 +263,13 @@ def finish_upload(session: Session, user: User, upload: Upload,
     work = path.with_name(path.name + ".finishing")
     work.unlink(missing_ok=True)  # left by an earlier attempt that was killed
     os.link(path, work)
+    # No savepoint around it: a refusal comes before any write, and on SQLite a savepoint
+    # would open a reading transaction across the slow photo checks, which then cannot
+    # write once another connection has committed meanwhile (database is locked).
     try:
-        with session.begin_nested():
-            photo, _created = accept_photo(session, user, work, sha256,
-                                           client_uuid=upload.client_uuid,
-                                           filename=upload.filename, config=cfg)
+        photo, _created = accept_photo(session, user, work, sha256,
+                                       client_uuid=upload.client_uuid,
+                                       filename=upload.filename, config=cfg)
     except ApiError:
         work.unlink(missing_ok=True)
         path.unlink(missing_ok=True)
