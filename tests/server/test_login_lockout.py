@@ -162,7 +162,7 @@ def test_wrong_passwords_spread_over_two_gunicorn_workers_lock_at_the_limit(
         url = f"{server.url}/api/v1/auth/tokens"
         for pair in range(3):
             held = _held_login(server, bad)
-            time.sleep(0.3)  # one worker has taken it and waits for its body
+            time.sleep(1.0)  # one worker has taken it and waits for its body (slow CI too)
             if pair < 2:
                 codes.append(requests.post(url, data=bad, timeout=30, headers={
                     "Content-Type": "application/json"}).status_code)
