@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import select
@@ -35,9 +35,10 @@ from server.geo import CRS, to_wgs84
 from server.models import Building, Grid, User
 from server.services.audit import audit
 from server.services.grids import locate_grid
+from server.services.household_io import ImportResult
 from server.services.household_sheets import Column, ImportProblem, read_table
 
-__all__ = ["BUILDING_COLUMNS", "BuildingImportResult", "create_building", "import_buildings"]
+__all__ = ["BUILDING_COLUMNS", "create_building", "import_buildings"]
 
 BUILDING_COLUMNS: list[Column] = [
     ("code", "楼栋编号", ("code", "building_code", "楼栋", "楼号", "楼栋号")),
@@ -49,24 +50,6 @@ BUILDING_COLUMNS: list[Column] = [
 ]
 _REQUIRED = ("code", "name", "lat", "lon")
 _FIELDS = ("grid_id", "community_id", "name", "lat", "lon", "units")
-
-
-@dataclass
-class BuildingImportResult:
-    """What an import did (or, in a dry run, would do)."""
-
-    dry_run: bool
-    rows: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    problems: list[ImportProblem] = field(default_factory=list)
-    ignored_columns: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """Whether the file has no problems."""
-        return not self.problems
 
 
 def create_building(session: Session, actor: User | None, values: Mapping[str, Any]) -> Building:
@@ -91,11 +74,11 @@ def create_building(session: Session, actor: User | None, values: Mapping[str, A
 
 
 def import_buildings(session: Session, actor: User | None, data: bytes, *, crs: CRS = "wgs84",
-                     dry_run: bool = False) -> BuildingImportResult:
+                     dry_run: bool = False) -> ImportResult:
     """Create or update the buildings of a CSV or XLSX sheet; 422 ``import_rejected`` (and
     no change) on any problem, which a dry run lists instead."""
     sheet = read_table(data, BUILDING_COLUMNS)
-    result = BuildingImportResult(dry_run=dry_run, rows=len(sheet.rows),
+    result = ImportResult(dry_run=dry_run, rows=len(sheet.rows),
                                   problems=list(sheet.problems),
                                   ignored_columns=sheet.ignored_columns)
     if not any(p.row == 1 for p in result.problems):
