@@ -163,11 +163,23 @@ def _require_free_port(host: str, port: int) -> None:
 
 def gridwork_commands() -> list[click.Command]:
     """Every ``gridwork`` command, in one explicit list, each a unit of work."""
-    from server.cli import backup, cases, households, keys, report, uploads, webhooks
+    from server.cli import (
+        accounts,
+        backup,
+        buildings,
+        cases,
+        households,
+        keys,
+        report,
+        uploads,
+        webhooks,
+    )
 
+    for sub in accounts.commands:  # users list, disable, enable, reset-password...
+        users.add_command(sub)
     commands = [communities, departments, grids, users, seed_demo, serve, *backup.commands,
-                cases.command, households.command, keys.command, report.command,
-                uploads.command, webhooks.command]
+                buildings.command, cases.command, households.command, keys.command,
+                report.command, uploads.command, webhooks.command]
     for command in commands:
         _commit_when_done(command)
     return commands
