@@ -83,3 +83,56 @@ def test_backup_is_consistent_while_writes_go_on(app, db, factory, tmp_path):
     db.session.remove()
     names = set(db.session.scalars(text("SELECT username FROM user_account")))
     assert "before" in names and "after" not in names
+
+
+def _modes(folder: Path) -> dict[str, int]:
+    """The permission bits of ``folder`` and of everything under it, by relative path."""
+    found = {".": folder.stat().st_mode & 0o777}
+    for path in folder.rglob("*"):
+        found[str(path.relative_to(folder))] = path.stat().st_mode & 0o777
+    return found
+
+
+def test_a_backup_is_readable_by_its_owner_only(app, db, factory, tmp_path):
+    """Folders 0700, files 0600: the database copy and the photos hold personal data."""
+    factory.actor("grid_worker")
+    media = tmp_path / "media"
+    _store_photos(media, 1)
+    dest = tmp_path / "nightly"
+    backup(app.config["DATABASE_URL"], media, dest)
+    modes = _modes(dest)
+    assert any(name.startswith("media/original/") for name in modes)
+    assert {name for name, mode in modes.items() if mode & 0o077} == set()
+    assert {mode for name, mode in modes.items() if (dest / name).is_dir()} == {0o700}
+    assert {mode for name, mode in modes.items() if (dest / name).is_file()} == {0o600}
+
+
+class _Ran:
+    """Stands for subprocess.run in the backup module: records each call, succeeds."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[str], dict[str, str]]] = []
+
+    def __call__(self, args, *, env, **kwargs):
+        self.calls.append((list(args), dict(env)))
+        return type("Done", (), {"returncode": 0, "stderr": ""})()
+
+
+def test_the_postgresql_password_goes_to_pg_dump_in_its_environment_never_its_arguments(
+        monkeypatch, tmp_path):
+    """Any user of the host can read a process's arguments (ps); its environment, not."""
+    import server.services.backup as backup_module
+
+    ran = _Ran()
+    monkeypatch.setattr(backup_module.subprocess, "run", ran)
+    monkeypatch.setattr(backup_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    url = "postgresql+psycopg://gw:s3cr%40t@db-host:5433/gridwork?options=-csearch_path%3Dgw_x"
+    backup(url, tmp_path / "media", tmp_path / "b")
+    restore(tmp_path / "b", url, tmp_path / "media")
+    assert [args[0] for args, _ in ran.calls] == ["pg_dump", "pg_restore"]
+    for args, env in ran.calls:
+        assert not [a for a in args if "s3cr" in a], args
+        assert env["PGPASSWORD"] == "s3cr@t"
+        assert "--schema=gw_x" in args
+    assert ran.calls[0][0][-1] == "postgresql://gw@db-host:5433/gridwork"
+    assert "--dbname=postgresql://gw@db-host:5433/gridwork" in ran.calls[1][0]
