@@ -23,7 +23,11 @@ class Config:
     DEMO: bool = False
     DATABASE_URL: str | None = None  # default: sqlite:///<instance>/gridwork.db
     MEDIA_DIR: str | None = None  # default: <instance>/media
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    # pool_pre_ping: a connection the database dropped (a restart, a terminated backend) is
+    # replaced when taken from the pool instead of failing the request. hide_parameters: a
+    # failed statement's error (and SQL echo) shows no parameters, which hold names, notes
+    # and phone numbers. load_config keeps both when the options are set otherwise.
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
 
     # API and OpenAPI (flask-smorest)
     API_TITLE = "Gridwork API"
@@ -126,11 +130,12 @@ def load_config(app_config: dict[str, Any]) -> None:
         app_config["MEDIA_DIR"] = str(instance / "media")
     app_config["SQLALCHEMY_DATABASE_URI"] = app_config["DATABASE_URL"]
     _rate_limit_storage(app_config)
+    opts = dict(app_config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    opts.update({k: v for k, v in Config.SQLALCHEMY_ENGINE_OPTIONS.items() if k not in opts})
     if app_config["DATABASE_URL"].startswith("sqlite"):
         # One writer at a time: wait for the lock instead of failing at once.
-        opts = dict(app_config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         opts.setdefault("connect_args", {"timeout": 30})
-        app_config["SQLALCHEMY_ENGINE_OPTIONS"] = opts
+    app_config["SQLALCHEMY_ENGINE_OPTIONS"] = opts
     if not app_config.get("SECRET_KEY"):
         if app_config.get("DEMO") or app_config.get("TESTING"):
             app_config["SECRET_KEY"] = DEMO_SECRET_KEY

@@ -4,12 +4,14 @@ The run logs in (and fails once, with a wrong password), registers a household w
 and ID number, reads it, looks it up by phone, visits it, uploads a photo, reports, exports
 the households and logs out. Then every log line (gunicorn's access log, the app's log and
 SQLAlchemy's statements with their parameters) is searched for the password, the token, the
-phone number and the ID number.
+phone number and the ID number. SQL parameters are never logged (``hide_parameters``): not
+by the echo, and not in the error of a statement that fails.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import uuid
 
 import pytest
@@ -93,9 +95,31 @@ def test_a_full_run_logs_no_password_token_phone_or_id_number(logged_server, fac
                            timeout=10).status_code == 204
 
     text = log.read_text(encoding="utf-8", errors="replace")
-    assert "gAAAA" in text  # the encrypted values were logged with the SQL parameters
+    assert "SQL parameters hidden" in text  # the statements were logged, their values not
     assert "POST /api/v1/households" in text  # the access log was written
     assert "SELECT" in text or "INSERT" in text  # and so were the SQL statements
     for secret in (PASSWORD, token, PHONE, ID_NUMBER, PHONE[-8:]):
         hits = [line for line in text.splitlines() if secret in line]
         assert not hits, f"{secret!r} appears in the log: {hits[:2]}"
+
+
+def test_a_failing_statement_is_logged_without_its_parameters(make_app, caplog):
+    """A statement that fails on the database is logged with the 500, its values are not:
+    they hold names, notes and phone numbers in free text."""
+    from sqlalchemy import text
+
+    from server.extensions import db
+
+    app = make_app()
+
+    def fails() -> str:
+        db.session.execute(text("SELECT * FROM gridwork_no_such_table WHERE notes = :notes"),
+                           {"notes": f"王大爷 {PHONE}"})
+        return "unreachable"
+
+    app.add_url_rule("/api/v1/test-failing-statement", view_func=fails)
+    with caplog.at_level(logging.DEBUG):
+        answer = app.test_client().get("/api/v1/test-failing-statement")
+    assert answer.status_code == 500
+    assert "gridwork_no_such_table" in caplog.text  # the statement is in the log...
+    assert PHONE not in caplog.text and "王大爷" not in caplog.text  # ...its values are not
