@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from client_sync.private_files import private_dir
+
 __all__ = ["Credentials"]
 
 
@@ -74,7 +76,7 @@ class Credentials:
             self._write()
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".cred-")
         try:
             os.fchmod(fd, 0o600)

@@ -40,6 +40,7 @@ from typing import Any
 
 from client_sync.exceptions import LockedError
 from client_sync.photos import PhotoStore, file_sha256
+from client_sync.private_files import connect_private, private_dir
 from schemas.sync import BATCH_KINDS
 
 __all__ = ["KINDS", "STATES", "Item", "Outbox", "canonical_json"]
@@ -540,7 +541,7 @@ class Outbox:
 
 def _acquire_lock(path: Path) -> int:
     """Take the exclusive, non-blocking lock of a data_dir (LockedError if another has it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -554,7 +555,8 @@ def _acquire_lock(path: Path) -> int:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    # Records hold full phone and ID numbers: the database is its owner's only.
+    db = connect_private(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = FULL")
