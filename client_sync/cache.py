@@ -22,6 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from client_sync.private_files import connect_private
+
 __all__ = ["AgendaItem", "LocalCache"]
 
 _SCHEMA = """
@@ -57,7 +59,8 @@ class LocalCache:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # Pulled households carry full phone and ID numbers: the database is its owner's only.
+        self._db = connect_private(self.path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.executescript(_SCHEMA)
