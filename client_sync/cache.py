@@ -1,9 +1,10 @@
-"""The pulled data, kept on the device: households of my grids, my cases, categories.
+"""The pulled data, kept on the device: households of my grids, my cases, categories, grids.
 
 ``data_dir/cache.sqlite3`` holds what ``GET /api/v1/sync/changes`` sent and the cursor to ask
 from next time; a page and its cursor are written in one transaction, so a pull cut short
 resumes where it stopped. With it a worker looks up a household and plans the next doors
-(``agenda``) with no signal at all.
+(``agenda``) with no signal at all. The boundaries of my grids (``GET /api/v1/grids``) are
+kept too, replaced whole at each pull, so a capture outside them can be pointed out at once.
 
 Visits and households captured on this device but not yet pulled back are noted here too,
 so the agenda does not send the worker back to a door they knocked on this morning and a
@@ -16,15 +17,17 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from geographiclib.geodesic import Geodesic
+
 from client_sync.private_files import connect_private
 
-__all__ = ["AgendaItem", "LocalCache"]
+__all__ = ["AgendaItem", "LocalCache", "distance_m", "geometry_contains"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS households (
@@ -38,8 +41,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS local_visits (client_uuid TEXT PRIMARY KEY, household_key TEXT,
     visited_at TEXT, outcome TEXT);
 CREATE TABLE IF NOT EXISTS local_households (client_uuid TEXT PRIMARY KEY, data TEXT);
+CREATE TABLE IF NOT EXISTS grids (id INTEGER PRIMARY KEY, code TEXT, data TEXT NOT NULL);
 """
-_EARTH_M = 6_371_008.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,21 @@ class LocalCache:
                              (key, int(bool(data.get("active", True))), data.get("sort") or 0,
                               text))
 
+    def replace_grids(self, grids: Iterable[Mapping[str, Any]]) -> int:
+        """Keep these grids (``GridSchema`` dicts, boundary as GeoJSON) instead of the old."""
+        rows = [(g["id"], g.get("code"), json.dumps(dict(g), ensure_ascii=False))
+                for g in grids]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM grids")
+                self._db.executemany("INSERT INTO grids VALUES (?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return len(rows)
+
     def note_local_visit(self, client_uuid: str, household_key: str, visited_at: str,
                          outcome: str) -> None:
         """Remember a visit captured here (``household_key``: ``id:7`` or ``uuid:...``)."""
@@ -152,13 +170,21 @@ class LocalCache:
         """Every cached household, by id."""
         return [json.loads(r[0]) for r in self._rows("SELECT data FROM households ORDER BY id")]
 
+    def local_household(self, client_uuid: str) -> dict[str, Any] | None:
+        """The body of a household captured here and not yet pulled back."""
+        rows = self._rows("SELECT data FROM local_households WHERE client_uuid = ?",
+                          (client_uuid,))
+        return json.loads(rows[0][0]) if rows else None
+
     def find_households(self, *, building: str | None = None, unit: str | None = None,
-                        door: str | None = None, text: str | None = None,
-                        ) -> list[dict[str, Any]]:
-        """Households by building code, unit and door, or by text in code or head's name;
-        households captured here and not yet pulled back come last (their ``id`` is None)."""
+                        door: str | None = None, code: str | None = None,
+                        text: str | None = None) -> list[dict[str, Any]]:
+        """Households by building code, unit and door, by exact code, or by text in code or
+        head's name; households captured here and not yet pulled back come last (their
+        ``id`` is None)."""
         sql, params = "SELECT data FROM households WHERE 1=1", []
-        for column, value in (("building", building), ("unit", unit), ("door", door)):
+        for column, value in (("building", building), ("unit", unit), ("door", door),
+                              ("code", code)):
             if value is not None:
                 sql += f" AND {column} = ?"
                 params.append(value)
@@ -172,7 +198,8 @@ class LocalCache:
             local = json.loads(body)
             words = f"{local.get('code') or ''} {local.get('head_name') or ''}"
             if (unit is None or local.get("unit") == unit) and (
-                    door is None or local.get("door") == door) and (not text or text in words):
+                    door is None or local.get("door") == door) and (
+                    code is None or local.get("code") == code) and (not text or text in words):
                 found.append({**local, "id": None, "client_uuid": uid, "local": True})
         return found
 
@@ -186,13 +213,24 @@ class LocalCache:
                           (0 if include_retired else 1,))
         return [json.loads(r[0]) for r in rows]
 
+    def grids(self) -> list[dict[str, Any]]:
+        """The grids of my scope as the last pull found them, by code."""
+        return [json.loads(r[0]) for r in self._rows("SELECT data FROM grids ORDER BY code")]
+
+    def grids_containing(self, lat: float, lon: float) -> list[dict[str, Any]] | None:
+        """My cached grids whose boundary holds the WGS-84 point; None if none are cached."""
+        grids = self.grids()
+        if not grids:
+            return None
+        return [g for g in grids if geometry_contains(g.get("boundary"), lat, lon)]
+
     def agenda(self, lat: float | None = None, lon: float | None = None, *,
-               now: datetime | None = None, limit: int = 50) -> list[AgendaItem]:
+               now: datetime | None = None, limit: int | None = 50) -> list[AgendaItem]:
         """The households due or overdue, as the server's agenda orders them, offline.
 
         Overdue first, then open yellow ribbons, priority households, the most overdue, the
         nearest to (lat, lon). A household met by a visit captured here since the last
-        pull is left out.
+        pull is left out. ``limit=None``: all of them.
         """
         now = now or datetime.now(UTC)
         met_here = self._met_here()
@@ -205,7 +243,7 @@ class LocalCache:
             i.status != "overdue", "yellow_ribbon_open" not in i.reasons,
             not i.household.get("priority"), -i.days_overdue,
             i.distance_m if i.distance_m is not None else math.inf))
-        return items[:limit]
+        return items if limit is None else items[:limit]
 
     # -- internals -------------------------------------------------------------------------
 
@@ -265,12 +303,35 @@ def _agenda_item(household: dict[str, Any], lat: float | None, lon: float | None
     place = household.get("location") or {}
     distance = None
     if lat is not None and lon is not None and place.get("lat") is not None:
-        distance = _haversine_m(lat, lon, place["lat"], place["lon"])
+        distance = distance_m(lat, lon, place["lat"], place["lon"])
     return AgendaItem(household, status, days, distance, tuple(reasons))
 
 
-def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * _EARTH_M * math.asin(math.sqrt(h))
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Metres between two WGS-84 points on the ellipsoid, as the server measures them."""
+    return float(Geodesic.WGS84.Inverse(lat1, lon1, lat2, lon2, Geodesic.DISTANCE)["s12"])
+
+
+def geometry_contains(geometry: Mapping[str, Any] | None, lat: float, lon: float) -> bool:
+    """Whether a GeoJSON Polygon or MultiPolygon holds the point (holes left out)."""
+    if not geometry:
+        return False
+    coordinates = geometry.get("coordinates") or []
+    if geometry.get("type") == "Polygon":
+        polygons = [coordinates]
+    elif geometry.get("type") == "MultiPolygon":
+        polygons = list(coordinates)
+    else:
+        return False
+    return any(polygon and _in_ring(polygon[0], lat, lon)
+               and not any(_in_ring(hole, lat, lon) for hole in polygon[1:])
+               for polygon in polygons)
+
+
+def _in_ring(ring: Sequence[Sequence[float]], lat: float, lon: float) -> bool:
+    # Ray casting eastward from the point; GeoJSON positions are [lon, lat].
+    inside = False
+    for (x1, y1, *_), (x2, y2, *_) in zip(ring, [*ring[1:], ring[0]], strict=True):
+        if (y1 > lat) != (y2 > lat) and lon < x1 + (lat - y1) * (x2 - x1) / (y2 - y1):
+            inside = not inside
+    return inside
