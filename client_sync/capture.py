@@ -3,6 +3,11 @@
 The body queued is exactly the JSON the server's endpoint takes (``schemas/``), checked by
 the same marshmallow schema before it is queued, so a bad record is refused while the worker
 is still at the door rather than hours later at sync time.
+
+What the server would only *flag* is pointed out here too (``report_warnings``,
+``visit_warnings``), against the offline cache: a point outside my grids, a visit far from
+the household, a photo taken far from the report. The record is queued all the same; the
+server's flags decide, and these hints use the server's default thresholds.
 """
 
 from __future__ import annotations
@@ -12,12 +17,23 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
+import prcoords
 from marshmallow import Schema
 from marshmallow import ValidationError as SchemaError
 
+from client_sync.cache import LocalCache, distance_m
 from client_sync.exceptions import ValidationError
 
-__all__ = ["household_body", "report_body", "validate", "visit_body", "wire_time"]
+__all__ = ["DEFAULT_CATEGORY", "LOCATION_MISMATCH_M", "OFF_SITE_ACCURACY_CAP_M", "OFF_SITE_M",
+           "check_need_categories", "default_category", "household_body", "household_by_code",
+           "report_body", "report_warnings", "to_wgs84", "validate", "visit_body",
+           "visit_warnings", "wire_time"]
+
+# The server's defaults (server/config.py); the API does not publish a deployment's own.
+OFF_SITE_M = 150.0
+OFF_SITE_ACCURACY_CAP_M = 100.0
+LOCATION_MISMATCH_M = 100.0
+DEFAULT_CATEGORY = "other"  # in the server's default categories (其他)
 
 
 def _schemas() -> dict[str, type[Schema]]:
@@ -99,3 +115,111 @@ def household_body(*, door: str, head_name: str, building_id: int | None = None,
             "unit": unit, "door": door, "code": code, "head_name": head_name, "phone": phone,
             "id_number": id_number, "members": members,
             "location": _point(lat, lon, crs, accuracy_m), "tags": list(tags), "notes": notes}
+
+
+# -- checks against the offline cache -------------------------------------------------------
+
+
+def check_need_categories(cache: LocalCache, needs: Iterable[Mapping[str, Any]]) -> None:
+    """Refuse a need whose category is not among the pulled ones (when any are pulled)."""
+    known = [c["code"] for c in cache.categories()]
+    unknown = sorted({n["category"] for n in needs} - set(known)) if known else []
+    if unknown:
+        raise ValidationError(errors={"needs": [
+            f"Unknown category {code!r}: give one of {', '.join(known)}." for code in unknown]})
+
+
+def household_by_code(cache: LocalCache, code: str) -> tuple[int | None, str | None]:
+    """The household with this code in the offline cache, as (id, client_uuid)."""
+    found = cache.find_households(code=code)
+    if not found:
+        raise ValidationError(errors={"household": [
+            f"No household {code} in the offline cache: look for it with 'gridsync "
+            "households --search TEXT', or run 'gridsync pull' first."]})
+    if len(found) > 1:
+        which = ", ".join(f"id {h['id']}" if h.get("id") is not None
+                          else f"uuid {h.get('client_uuid')}" for h in found)
+        raise ValidationError(errors={"household": [
+            f"{len(found)} households have the code {code} ({which}): give --household-id "
+            "or --household-uuid."]})
+    if found[0].get("id") is not None:
+        return int(found[0]["id"]), None
+    return None, str(found[0]["client_uuid"])
+
+
+def default_category(cache: LocalCache) -> str:
+    """The category of a report given none: ``other``, if the pulled categories have it."""
+    if any(c["code"] == DEFAULT_CATEGORY for c in cache.categories()):
+        return DEFAULT_CATEGORY
+    raise ValidationError(errors={"category": [
+        f"Give --category: there is no {DEFAULT_CATEGORY!r} category in the offline cache "
+        "(run 'gridsync pull' to bring the categories)."]})
+
+
+# -- warnings: what the server will flag -----------------------------------------------------
+
+
+def to_wgs84(lat: float, lon: float, crs: str) -> tuple[float, float]:
+    """A GCJ-02 or BD-09 point in WGS-84, as the server converts it (``server.geo.crs``)."""
+    if crs == "wgs84" or not prcoords.sanity_in_china_p(prcoords.Coords(lat, lon)):
+        return lat, lon
+    if crs == "gcj02":
+        wgs = prcoords.gcj_wgs_bored((lat, lon))
+    else:
+        if not prcoords.sanity_in_china_p(prcoords.bd_gcj((lat, lon))):
+            return lat, lon  # the server's guard: prcoords would warn on this thin band
+        wgs = prcoords.bd_wgs_bored((lat, lon))
+    return float(wgs.lat), float(wgs.lon)
+
+
+def _wgs84_of(point: Mapping[str, Any] | None) -> tuple[float, float] | None:
+    if not point or point.get("lat") is None or point.get("lon") is None:
+        return None
+    return to_wgs84(float(point["lat"]), float(point["lon"]), point.get("crs") or "wgs84")
+
+
+def _outside_grids(cache: LocalCache, where: tuple[float, float], what: str) -> list[str]:
+    inside = cache.grids_containing(*where)
+    if inside is None or inside:
+        return []  # no grids pulled yet: nothing to compare with
+    mine = ", ".join(g.get("code") or str(g.get("id")) for g in cache.grids())
+    return [f"{what} at {where[0]:.6f}, {where[1]:.6f} is outside your grids ({mine})."]
+
+
+def report_warnings(cache: LocalCache, body: Mapping[str, Any],
+                    photo_points: Iterable[tuple[str, float, float]] = ()) -> list[str]:
+    """What the server will flag on this report body: outside my grids, and each photo
+    (``(name, lat, lon)`` from its EXIF) farther than ``LOCATION_MISMATCH_M`` from it."""
+    where = _wgs84_of(body.get("location"))
+    if where is None:
+        return []
+    found = _outside_grids(cache, where, "The report")
+    for name, lat, lon in photo_points:
+        metres = distance_m(where[0], where[1], lat, lon)
+        if metres > LOCATION_MISMATCH_M:
+            found.append(f"{name} was taken {metres:.0f} m from the report's position "
+                         f"(its EXIF GPS); more than {LOCATION_MISMATCH_M:.0f} m is flagged.")
+    return found
+
+
+def visit_warnings(cache: LocalCache, body: Mapping[str, Any]) -> list[str]:
+    """What the server will flag on this visit body: farther from the household than
+    ``OFF_SITE_M`` plus the GPS accuracy (capped), or outside my grids."""
+    where = _wgs84_of(body.get("location"))
+    if where is None:
+        return []
+    if body.get("household_id") is not None:
+        household = cache.household(int(body["household_id"]))
+    else:
+        household = cache.local_household(str(body.get("household_client_uuid")))
+    home = _wgs84_of(household.get("location")) if household else None
+    if home is None:
+        return _outside_grids(cache, where, "The visit")
+    accuracy = (body.get("location") or {}).get("accuracy_m") or 0.0
+    allowance = OFF_SITE_M + min(float(accuracy), OFF_SITE_ACCURACY_CAP_M)
+    metres = distance_m(where[0], where[1], home[0], home[1])
+    if metres <= allowance:
+        return []
+    name = (household or {}).get("code") or (household or {}).get("door") or "the household"
+    return [f"You are {metres:.0f} m from {name}; a visit more than {allowance:.0f} m away "
+            "is flagged off_site."]
