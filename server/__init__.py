@@ -78,6 +78,7 @@ def _register(app: Flask) -> None:
     from server.api import register_api
     from server.api.params import IdConverter
     from server.cli import register_cli
+    from server.deadlines import install_request_deadline
     from server.errors import register_error_handlers
     from server.request_limits import install_request_limits
     from server.security_headers import install_security_headers
@@ -87,6 +88,7 @@ def _register(app: Flask) -> None:
     register_api(app)
     register_error_handlers(app)
     install_request_limits(app)
+    install_request_deadline(app)
     install_security_headers(app)
     register_cli(app)
     register_web(app)

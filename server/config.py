@@ -59,6 +59,10 @@ class Config:
     COMPRESS_ALGORITHM = ["br", "gzip"]
     COMPRESS_MIN_SIZE = 500
 
+    # A request stops at this deadline where it loops over what the caller sent (the rows of
+    # an imported sheet), answering 503 deadline_exceeded (server.deadlines).
+    REQUEST_DEADLINE_S: float = 120.0
+
     # Photos
     MAX_PHOTO_BYTES: int = 25 * 1024 * 1024
     MAX_PHOTO_PIXELS: int = 60_000_000

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnava
 __all__ = [
     "ApiError", "NotFoundError", "ForbiddenError", "ConflictError", "DependencyMissingError",
     "UnprocessableError", "PayloadTooLargeError", "UnsupportedMediaTypeError", "AuthError",
-    "ServiceUnavailableError",
+    "ServiceUnavailableError", "DeadlineExceededError",
     "problem_body", "problem_for", "problem_response", "register_error_handlers",
     "PROBLEM_BASE",
 ]
@@ -109,6 +109,12 @@ class ServiceUnavailableError(ApiError):
     """A service the answer needs does not answer (e.g. the rate-limit store, Redis)."""
 
     status, slug, title = 503, "unavailable", "Service unavailable"
+
+
+class DeadlineExceededError(ServiceUnavailableError):
+    """The request ran past its deadline (``server.deadlines``) and was stopped."""
+
+    slug, title = "deadline_exceeded", "Took too long"
 
 
 _SERVER_ERROR_DETAIL = ("Something went wrong on the server. It has been logged; try again, and "

@@ -166,7 +166,11 @@ def _community(code: str | None) -> Community:
 @bp.response(200, ImportResultSchema)
 @bp.alt_response(403, response="FORBIDDEN")
 @bp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="Problems in the file "
-                 "(type import_rejected, with problems: row, field, problem); nothing changed")
+                 "(type import_rejected, with problems: row, field, problem), a file that "
+                 "cannot be read (invalid_file) or unpacks too large (import_too_large); "
+                 "nothing changed")
+@bp.alt_response(503, response="SERVICE_UNAVAILABLE", description="Ran past the request's "
+                 "deadline (deadline_exceeded); nothing changed")
 @bp.doc(requestBody={"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "properties": {
         "file": {"type": "string", "format": "binary"}}}},

@@ -36,7 +36,12 @@ from server.models import Building, Grid, User
 from server.services.audit import audit
 from server.services.grids import locate_grid
 from server.services.household_io import ImportResult
-from server.services.household_sheets import Column, ImportProblem, read_table
+from server.services.household_sheets import (
+    Column,
+    ImportProblem,
+    check_import_deadline,
+    read_table,
+)
 
 __all__ = ["BUILDING_COLUMNS", "create_building", "import_buildings"]
 
@@ -88,6 +93,7 @@ def import_buildings(session: Session, actor: User | None, data: bytes, *, crs: 
     planned = []
     seen: dict[tuple[int, str], int] = {}
     for row, cells in sheet.rows if not result.problems else ():
+        check_import_deadline()
         values = _check_row(session, row, cells, crs, result.problems)
         if values is None:
             continue
@@ -106,6 +112,7 @@ def import_buildings(session: Session, actor: User | None, data: bytes, *, crs: 
     if result.problems:
         return result
     for values in planned:
+        check_import_deadline()
         building = _existing(session, values["community_id"], values["code"])
         if building is None:
             result.created += 1

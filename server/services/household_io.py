@@ -28,6 +28,7 @@ from server.services.audit import audit
 from server.services.grids import locate_grid
 from server.services.household_sheets import (
     ImportProblem,
+    check_import_deadline,
     format_tags,
     read_sheet,
     split_tags,
@@ -211,6 +212,7 @@ def _plan(session: Session, community: Community, data: bytes, crs: CRS,
     seen: dict[str, int] = {}
     plan: list[tuple[dict[str, Any], Household | None]] = []
     for row, cells in sheet.rows:
+        check_import_deadline()
         values = check_row(row, cells, ctx, result.problems)
         if values is None:
             continue
@@ -258,6 +260,7 @@ def import_households(session: Session, community: Community, data: bytes, *,
     ribbons = open_ribbons(session, [h.id for _, h in plan if h is not None])
     touched = []
     for values, household in plan:
+        check_import_deadline()
         if household is None:
             defaults = {"unit": "", "notes": "", "members": 1, "tags": []}
             household = Household(community_id=community.id, created_at=now, updated_at=now,

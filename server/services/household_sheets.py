@@ -25,6 +25,17 @@ header     English      content
 Checking the rows and storing them is ``services/household_io.py``. :func:`read_table`
 reads any sheet of this kind by its own list of columns (the building sheet,
 ``services/buildings.py``, uses it too).
+
+A sheet comes from outside, so reading it is bounded before and while it is parsed. An XLSX
+file is a zip: before openpyxl opens it, its members may hold at most ``MAX_XLSX_BYTES``
+together once decompressed, and none may be compressed more than ``MAX_XLSX_RATIO`` to one
+(a few kilobytes that unpack to gigabytes is a zip bomb, no spreadsheet program writes it):
+else 422 ``import_too_large``. Its XML is parsed by defusedxml (openpyxl uses it when it is
+installed), so entity expansion (billion laughs) and external entities (XXE) are refused,
+like any file that cannot be read: 422 ``invalid_file``. Every row counts toward
+``MAX_ROWS``, empty ones too (a file of millions of empty rows is the cheapest way to keep a
+worker busy), and reading stops there; only the first ``MAX_COLUMNS`` columns are read. The
+loop checks the request's deadline (``server.deadlines``).
 """
 
 from __future__ import annotations
@@ -32,16 +43,29 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
 from schemas.households import TAG_NAMES_ZH
+from server.deadlines import check_deadline
+from server.errors import UnprocessableError
 
 __all__ = ["COLUMNS", "Column", "ImportProblem", "ParsedSheet", "read_sheet", "read_table",
-           "split_tags", "format_tags", "write_csv", "write_xlsx", "MAX_ROWS", "safe_cell"]
+           "split_tags", "format_tags", "write_csv", "write_xlsx", "MAX_ROWS", "MAX_COLUMNS",
+           "MAX_XLSX_BYTES", "MAX_XLSX_RATIO", "safe_cell", "check_import_deadline"]
 
-MAX_ROWS = 50_000
+MAX_ROWS = 50_000  # data rows, empty ones included
+MAX_COLUMNS = 100
+# 50,000 full rows of the template take about 40 MB of sheet XML, compressed about 12 to 1.
+MAX_XLSX_BYTES = 128 * 1024 * 1024
+MAX_XLSX_RATIO = 100
+MAX_XLSX_MEMBERS = 1000
+_RATIO_FLOOR = 1024 * 1024  # a member smaller than this unpacked cannot be a bomb
+_DEADLINE_DETAIL = ("Reading the file took longer than the server allows; nothing was "
+                    "imported. Split it into smaller files.")
 Column = tuple[str, str, tuple[str, ...]]  # (field, Chinese header, other accepted headers)
 COLUMNS: list[Column] = [
     ("code", "户号", ("code", "household_code", "户编号")),
@@ -121,19 +145,61 @@ def _decode(data: bytes) -> str:
     raise ValueError("The CSV file is neither UTF-8 nor GBK text.")
 
 
-def _raw_rows(data: bytes) -> Iterator[list[Any]]:
+def check_import_deadline() -> None:
+    """Stop an import (503 ``deadline_exceeded``) once its request's deadline is past."""
+    check_deadline(_DEADLINE_DETAIL)
+
+
+def _too_large(detail: str) -> UnprocessableError:
+    return UnprocessableError(f"{detail} Nothing was imported; split the file or save it "
+                              "again from the spreadsheet program.", slug="import_too_large")
+
+
+def _check_zip(data: bytes) -> None:
+    """Refuse an XLSX whose members unpack too large or too compressed, before parsing."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = archive.infolist()
+        if len(members) > MAX_XLSX_MEMBERS:
+            raise _too_large(f"The XLSX file has {len(members):,} parts; a workbook has a "
+                             "few dozen.")
+        total = 0
+        for member in members:
+            # Python's zipfile never unpacks more than the size a member declares (nor
+            # less: a wrong CRC), so these numbers bound what openpyxl will read.
+            total += member.file_size
+            ratio = member.file_size / max(member.compress_size, 1)
+            if member.file_size > _RATIO_FLOOR and ratio > MAX_XLSX_RATIO:
+                raise _too_large(f"The XLSX part {member.filename[:80]} unpacks {ratio:,.0f} "
+                                 "times larger than it is stored (a zip bomb?).")
+        if total > MAX_XLSX_BYTES:
+            raise _too_large(f"The XLSX file unpacks to {total / 2**20:,.0f} MB; at most "
+                             f"{MAX_XLSX_BYTES // 2**20} MB are read.")
+
+
+def _raw_rows(data: bytes) -> Iterator[Sequence[Any]]:
     if data[:4] == b"PK\x03\x04":
         from openpyxl import load_workbook
 
+        _check_zip(data)
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
             sheet = book.worksheets[0]
-            for values in sheet.iter_rows(values_only=True):
-                yield list(values)
+            # The header, MAX_ROWS rows and one more, to tell the limit was passed; and our
+            # bounds, not the sheet's dimension (a file may say A1:XFD1048576), to which
+            # openpyxl pads every row.
+            yield from sheet.iter_rows(max_row=MAX_ROWS + 2, max_col=MAX_COLUMNS,
+                                       values_only=True)
         finally:
             book.close()
     else:
-        yield from csv.reader(io.StringIO(_decode(data)))
+        for values in csv.reader(io.StringIO(_decode(data))):
+            yield values[:MAX_COLUMNS]
+
+
+# What reading a file that is not a sheet raises: a damaged zip or XML, a missing part,
+# an XML entity or DTD (defusedxml's errors are ValueErrors), a CSV field over csv's limit.
+_UNREADABLE = (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile,
+               zipfile.LargeZipFile, ParseError, csv.Error)
 
 
 def read_sheet(data: bytes) -> ParsedSheet:
@@ -158,8 +224,20 @@ def read_table(data: bytes, columns: Sequence[Column]) -> ParsedSheet:
 
     Headers are matched in any order by the Chinese header, the field name or another
     accepted header, ignoring case; other columns are listed in ``ignored_columns``. Blank
-    rows are skipped; a file past ``MAX_ROWS`` rows, or no sheet at all, is a problem.
+    rows are skipped; a file past ``MAX_ROWS`` rows (blank ones count) is a problem. Raises
+    422 ``invalid_file`` for a file that cannot be read, ``import_too_large`` for a zip bomb.
     """
+    try:
+        return _read_table(data, columns)
+    except _UNREADABLE as exc:
+        raise UnprocessableError(
+            "The file cannot be read as a CSV (UTF-8 or GBK) or XLSX sheet: it is damaged, "
+            "of another kind, or an XLSX holding XML entities or a DTD, which no spreadsheet "
+            "program writes. Save it again as XLSX or CSV and import that.",
+            slug="invalid_file", errors={"file": [type(exc).__name__]}) from exc
+
+
+def _read_table(data: bytes, columns: Sequence[Column]) -> ParsedSheet:
     header_to_field = {alias.lower(): name for name, zh, aliases in columns
                        for alias in (zh, name, *aliases)}
     rows = _raw_rows(data)
@@ -167,9 +245,6 @@ def read_table(data: bytes, columns: Sequence[Column]) -> ParsedSheet:
         header = next(rows)
     except StopIteration:
         return ParsedSheet([], [], problems=[ImportProblem(1, "", "The file is empty.")])
-    except (ValueError, OSError, KeyError) as exc:
-        return ParsedSheet([], [], problems=[ImportProblem(1, "", f"Not a CSV or XLSX file: "
-                                                                 f"{exc}")])
     keys: list[str | None] = []
     sheet = ParsedSheet([], [])
     for raw in header:
@@ -183,14 +258,16 @@ def read_table(data: bytes, columns: Sequence[Column]) -> ParsedSheet:
             keys.append(key)
             sheet.fields.append(key)
     for number, values in enumerate(rows, start=2):
+        if number > MAX_ROWS + 1:
+            sheet.problems.append(ImportProblem(number, "", f"More than {MAX_ROWS} rows "
+                                                "(empty rows count too); split the file, or "
+                                                "delete the empty rows at its end."))
+            break
+        check_import_deadline()
         cells = {key: _cell_text(value) for key, value in zip(keys, values, strict=False)
                  if key is not None}
         if any(cells.values()):
             sheet.rows.append((number, cells))
-        if len(sheet.rows) > MAX_ROWS:
-            sheet.problems.append(ImportProblem(number, "", f"More than {MAX_ROWS} rows; "
-                                                            "split the file."))
-            break
     return sheet
 
 

@@ -8,6 +8,7 @@ slug) or, for the few files that are acceptable photos however odd, acceptance w
 values the photo row must hold.
 
 The tests run with ``MAX_PHOTO_BYTES = LIMIT`` so "far beyond the limit" stays cheap.
+Hostile spreadsheets, for the imports, are in ``sheets.py`` beside this module.
 """
 
 from __future__ import annotations
