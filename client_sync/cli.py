@@ -1,36 +1,56 @@
 """``gridsync``: the offline client on the command line.
 
     gridsync --server https://gridwork.example.cn login wang.wei
+    gridsync pull && gridsync households --search 12-1
+    gridsync visit --household 12-1-302 --outcome met --lat 28.8061 --lon 113.0742
     gridsync report --category garbage --photo IMG_0001.jpg --lat 28.8021 --lon 113.0744
     gridsync import-photos /media/camera/DCIM --category garbage
     gridsync push && gridsync pull
 
 The data folder comes from ``--data-dir`` or ``GRIDSYNC_DATA_DIR`` (default ``~/.gridsync``),
-the server from ``--server`` or ``GRIDSYNC_SERVER`` (remembered at login).
+the server from ``--server`` or ``GRIDSYNC_SERVER`` (remembered at login). A capture the
+server will flag (outside my grids, far from the household, a photo taken elsewhere) is
+queued all the same, with a warning on stderr.
 
 Exit codes: 0 done; 1 unexpected error; 2 bad command line; 3 a record is invalid (fix it
-and run again); 4 log in first; 5 the server could not be reached (records stay queued);
-6 the server refused some records (see ``gridsync failed``); 7 the data folder is in use.
+and run again); 4 log in first (or the login was refused); 5 the server could not be
+reached (records stay queued); 6 the server refused some records (see ``gridsync failed``);
+7 the data folder is in use.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
+import ipaddress
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from client_sync.cli_output import Progress, describe_item, format_status
+from client_sync import capture
+from client_sync.cli_output import (
+    AGENDA_HEADER,
+    HOUSEHOLD_HEADER,
+    Progress,
+    agenda_line,
+    describe_item,
+    field_errors,
+    format_status,
+    household_line,
+)
 from client_sync.client import SyncClient
 from client_sync.exceptions import (
     AuthRequired,
     ConnectionFailed,
     LockedError,
+    ServerUnavailable,
     SyncError,
     TransientError,
     ValidationError,
@@ -39,11 +59,49 @@ from client_sync.photos import read_exif_point_and_time
 from schemas.common import CRS_CHOICES
 from schemas.visits import VISIT_OUTCOMES
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "server_address"]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
 EXIT_LOGIN, EXIT_UNREACHABLE, EXIT_REFUSED, EXIT_LOCKED = 4, 5, 6, 7
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic"}
+GRIDS_PATH = "/api/v1/grids"
+
+
+def server_address(text: str) -> str:
+    """``--server``: a base URL; a bare address gets ``http://`` for an IP address or a
+    one-word host (the office LAN, localhost), ``https://`` for a domain name."""
+    text = text.strip()
+    if "://" not in text:
+        host = urlsplit(f"//{text}").hostname or ""
+        text = f"{'http' if _local_host(host) else 'https'}://{text}"
+    text = text.rstrip("/")
+    parts = urlsplit(text)
+    valid: bool
+    try:
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (
+            parts.port is None or parts.port > 0)
+    except ValueError:  # a port that is not a number
+        valid = False
+    if not valid:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a server address; give e.g. https://gridwork.example.cn "
+            "or 127.0.0.1:5000")
+    return text
+
+
+def _local_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host
+    return True
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day: give YYYY-MM-DD") from None
 
 
 def _point_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -59,9 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     doc = (__doc__ or "").replace("``", "").split("\n\n")
     p = argparse.ArgumentParser(prog="gridsync", description=doc[0], epilog=doc[-1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", default=os.environ.get("GRIDSYNC_DATA_DIR", "~/.gridsync"))
-    p.add_argument("--server", default=os.environ.get("GRIDSYNC_SERVER"))
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--data-dir", default=os.environ.get("GRIDSYNC_DATA_DIR", "~/.gridsync"),
+                   help="where the outbox, the offline cache and the login are kept "
+                        "(default: $GRIDSYNC_DATA_DIR, else ~/.gridsync)")
+    p.add_argument("--server", type=server_address,
+                   default=os.environ.get("GRIDSYNC_SERVER") or None,
+                   help="the Gridwork server, e.g. https://gridwork.example.cn or "
+                        "127.0.0.1:5000 (default: $GRIDSYNC_SERVER, else the one logged in to)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens on the wire")
     sub = p.add_subparsers(dest="command", required=True)
     login = sub.add_parser("login", help="log in (the token is kept in the data folder)")
     login.add_argument("username")
@@ -81,14 +144,20 @@ def _capture_commands(sub: Any) -> None:
 
     visit = sub.add_parser("visit", help="queue a household visit")
     who = visit.add_mutually_exclusive_group(required=True)
-    who.add_argument("--household-id", type=int)
+    who.add_argument("--household-id", type=int,
+                     help="its id (see 'gridsync households' or 'gridsync agenda')")
+    who.add_argument("--household", metavar="CODE",
+                     help="its code, e.g. 12-1-302, looked up in the offline cache")
     who.add_argument("--household-uuid", help="a household added on this device")
-    visit.add_argument("--outcome", required=True,
-                       choices=VISIT_OUTCOMES)
+    visit.add_argument("--outcome", required=True, choices=VISIT_OUTCOMES,
+                       help="met closes the household's open yellow ribbons")
     visit.add_argument("--notes", default="")
-    visit.add_argument("--need", action="append", default=[], metavar="CATEGORY:TEXT")
+    visit.add_argument("--need", action="append", default=[], metavar="CATEGORY:TEXT",
+                       help="what the family asked for; CATEGORY from the pulled categories")
     visit.add_argument("--photo", action="append", default=[], type=Path)
     visit.add_argument("--visited-at", help="ISO 8601 with offset (default: now)")
+    visit.add_argument("--follow-up-on", type=_day, metavar="YYYY-MM-DD",
+                       help="the day you promised to come back: the household is due then")
     _point_args(visit)
 
     household = sub.add_parser("household", help="households").add_subparsers(
@@ -107,7 +176,8 @@ def _capture_commands(sub: Any) -> None:
 
     imp = sub.add_parser("import-photos", help="one report per photo, placed by its EXIF")
     imp.add_argument("folder", type=Path)
-    imp.add_argument("--category", required=True)
+    imp.add_argument("--category", help=f"default: {capture.DEFAULT_CATEGORY}, if the "
+                                         "pulled categories have it")
     imp.add_argument("--description", default="")
     imp.add_argument("--tz", default="Asia/Shanghai", help="camera clock zone if EXIF has none")
 
@@ -128,6 +198,9 @@ def _sync_commands(sub: Any) -> None:
     discard.add_argument("uuid")
     agenda = sub.add_parser("agenda", help="households to visit next (offline)")
     _point_args(agenda, required=False)
+    agenda.add_argument("--limit", type=int, default=50, help="show this many (default 50)")
+    households = sub.add_parser("households", help="find a household's id (offline)")
+    households.add_argument("--search", metavar="TEXT", help="in the code or the head's name")
 
 
 def _client(args: argparse.Namespace, **kwargs: Any) -> SyncClient:
@@ -138,39 +211,78 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
+def _warn(lines: Iterable[str], prefix: str = "") -> None:
+    for line in lines:
+        print(f"warning: {prefix}{line} Queued anyway.", file=sys.stderr, flush=True)
+
+
+def _location(args: argparse.Namespace) -> dict[str, Any]:
+    return {"location": {"lat": args.lat, "lon": args.lon, "crs": args.crs,
+                         "accuracy_m": args.accuracy}}
+
+
 def cmd_login(args: argparse.Namespace) -> int:
     """Log in."""
     password = args.password or os.environ.get("GRIDSYNC_PASSWORD") or getpass.getpass()
     with _client(args) as client:
-        client.login(args.username, password)
+        try:
+            client.login(args.username, password)
+        except AuthRequired as exc:  # the login itself refused: say why, not "log in first"
+            print(f"{(exc.problem or {}).get('detail') or exc} Not logged in.", file=sys.stderr)
+            return EXIT_LOGIN
         _say(f"Logged in to {client.server_url} as {args.username}.")
     return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Queue a report."""
+    """Queue a report; warn of what the server will flag."""
     with _client(args) as client:
         uid = client.queue_report(category=args.category, lat=args.lat, lon=args.lon,
                                   photos=args.photo, description=args.description,
                                   crs=args.crs, accuracy_m=args.accuracy,
                                   captured_at=args.captured_at)
+        warnings = capture.report_warnings(client.cache, _location(args),
+                                           _exif_points(args.photo))
     _say(f"Queued report {uid} with {len(args.photo)} photo(s). Run 'gridsync push' to send.")
+    _warn(warnings)
     return EXIT_OK
 
 
+def _exif_points(paths: Iterable[Path]) -> list[tuple[str, float, float]]:
+    found = []
+    for path in paths:
+        try:
+            point = read_exif_point_and_time(path)
+        except (OSError, ValueError):
+            continue  # queue_report has refused anything that is not a photo already
+        if point is not None:
+            found.append((path.name, point.lat, point.lon))
+    return found
+
+
 def cmd_visit(args: argparse.Namespace) -> int:
-    """Queue a visit."""
+    """Queue a visit; warn of what the server will flag."""
     needs = []
     for text in args.need:
         category, _, what = text.partition(":")
         needs.append({"category": category.strip(), "text": what.strip()})
     with _client(args) as client:
+        capture.check_need_categories(client.cache, needs)
+        household_id, household_uuid = args.household_id, args.household_uuid
+        if args.household is not None:
+            household_id, household_uuid = capture.household_by_code(
+                client.cache, args.household)
         uid = client.queue_visit(outcome=args.outcome, lat=args.lat, lon=args.lon,
-                                 household_id=args.household_id,
-                                 household_client_uuid=args.household_uuid, photos=args.photo,
+                                 household_id=household_id,
+                                 household_client_uuid=household_uuid, photos=args.photo,
                                  notes=args.notes, needs=needs, visited_at=args.visited_at,
-                                 crs=args.crs, accuracy_m=args.accuracy)
+                                 follow_up_on=args.follow_up_on, crs=args.crs,
+                                 accuracy_m=args.accuracy)
+        warnings = capture.visit_warnings(client.cache, {
+            **_location(args), "household_id": household_id,
+            "household_client_uuid": household_uuid})
     _say(f"Queued visit {uid}.")
+    _warn(warnings)
     return EXIT_OK
 
 
@@ -194,6 +306,7 @@ def cmd_import_photos(args: argparse.Namespace) -> int:
     files = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
     queued, skipped = 0, []
     with _client(args) as client:
+        category = args.category or capture.default_category(client.cache)
         for path in files:
             try:
                 point = read_exif_point_and_time(path, default_tz=zone)
@@ -204,14 +317,17 @@ def cmd_import_photos(args: argparse.Namespace) -> int:
                 skipped.append(f"{path.name}: no GPS position in its EXIF")
                 continue
             try:
-                client.queue_report(category=args.category, lat=point.lat, lon=point.lon,
+                client.queue_report(category=category, lat=point.lat, lon=point.lon,
                                     photos=[path], description=args.description,
                                     captured_at=point.taken_at)
             except ValidationError as exc:
-                skipped.append(f"{path.name}: {exc}")
+                skipped.append(f"{path.name}: {'; '.join(field_errors(exc.errors))}")
                 continue
             queued += 1
-    _say(f"Queued {queued} report(s) from {len(files)} photo(s) in {args.folder}.")
+            _warn(capture.report_warnings(client.cache, {"location": {
+                "lat": point.lat, "lon": point.lon}}), prefix=f"{path.name}: ")
+    _say(f"Queued {queued} report(s) from {len(files)} photo(s) in {args.folder}"
+         + ("." if args.category else f", in the category {category} (--category to choose)."))
     for line in skipped:
         _say(f"  skipped {line}")
     return EXIT_OK if queued or not files else EXIT_INVALID
@@ -254,8 +370,11 @@ def cmd_pull(args: argparse.Namespace) -> int:
     """Refresh the offline cache."""
     with _client(args) as client:
         count = client.pull()
+        # My grids' boundaries, so a capture outside them is pointed out offline.
+        grids = client.cache.replace_grids(client.transport.get_json(GRIDS_PATH))
         households = len(client.cache.households())
-    _say(f"Pulled {count} change(s); {households} household(s) available offline.")
+    _say(f"Pulled {count} change(s); {households} household(s) and {grids} grid(s) "
+         "available offline.")
     return EXIT_OK
 
 
@@ -278,6 +397,9 @@ def cmd_retry(args: argparse.Namespace) -> int:
     """Make refused records ready again."""
     with _client(args) as client:
         uuids = [i.client_uuid for i in client.failed()] if args.all else args.uuid
+        if args.all and not uuids:
+            _say("Nothing was refused: nothing to retry.")
+            return EXIT_OK
         if not uuids:
             raise ValidationError(errors={"uuid": ["Name a record, or give --all."]})
         for uid in uuids:
@@ -297,14 +419,29 @@ def cmd_discard(args: argparse.Namespace) -> int:
 def cmd_agenda(args: argparse.Namespace) -> int:
     """Households to visit next, from the offline cache."""
     with _client(args) as client:
-        items = client.agenda(args.lat, args.lon)
+        items = client.cache.agenda(args.lat, args.lon, limit=None)
     if not items:
         _say("Nobody is due (or nothing pulled yet: run 'gridsync pull').")
-    for item in items:
-        h = item.household
-        where = f" {item.distance_m:.0f} m" if item.distance_m is not None else ""
-        _say(f"{item.status:8} {h.get('code') or ''} {h.get('head_name') or ''}{where} "
-             f"({', '.join(item.reasons)})")
+        return EXIT_OK
+    shown = max(args.limit, 0)
+    _say(AGENDA_HEADER)
+    for item in items[:shown]:
+        _say(agenda_line(item))
+    if len(items) > shown:
+        _say(f"{shown} of {len(items)}, --limit to see more.")
+    return EXIT_OK
+
+
+def cmd_households(args: argparse.Namespace) -> int:
+    """Households of the offline cache, with the id a visit takes."""
+    with _client(args) as client:
+        found = client.cache.find_households(text=args.search)
+    if not found:
+        _say("No household found (or nothing pulled yet: run 'gridsync pull').")
+        return EXIT_OK
+    _say(HOUSEHOLD_HEADER)
+    for household in found:
+        _say(household_line(household))
     return EXIT_OK
 
 
@@ -312,22 +449,36 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "login": cmd_login, "report": cmd_report, "visit": cmd_visit, "household": cmd_household,
     "import-photos": cmd_import_photos, "status": cmd_status, "push": cmd_push,
     "pull": cmd_pull, "failed": cmd_failed, "retry": cmd_retry, "discard": cmd_discard,
-    "agenda": cmd_agenda,
+    "agenda": cmd_agenda, "households": cmd_households,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (see the module docstring)."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    try:
+        args = build_parser().parse_args(argv)
+        _configure_logging(args.verbose)
+        return _run(args)
+    except BrokenPipeError:  # `gridsync agenda | head`: the reader has all it wanted
+        with contextlib.suppress(OSError, ValueError):  # nor the interpreter's last flush
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    # urllib3 logs each connect retry as a warning; our own message says what failed.
+    logging.getLogger("urllib3").setLevel(logging.INFO if verbose else logging.ERROR)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return COMMANDS[args.command](args)
     except ValidationError as exc:
         print("The record is not valid; nothing was queued:", file=sys.stderr)
-        for field, messages in sorted(exc.errors.items()):
-            text = "; ".join(map(str, messages)) if isinstance(messages, list) else messages
-            print(f"  {field}: {text}", file=sys.stderr)
+        for line in field_errors(exc.errors):
+            print(f"  {line}", file=sys.stderr)
         return EXIT_INVALID
     except AuthRequired:
         print("Log in first: gridsync login USERNAME (queued records are kept).",
@@ -336,6 +487,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LockedError as exc:
         print(f"{exc}. Wait for the other gridsync to finish.", file=sys.stderr)
         return EXIT_LOCKED
+    except ServerUnavailable as exc:
+        reason = (exc.problem or {}).get("detail") or exc
+        print(f"The server answered {exc.status}: {reason} Records stay queued; try again "
+              "later.", file=sys.stderr)
+        return EXIT_UNREACHABLE
     except (ConnectionFailed, TransientError) as exc:
         print(f"Could not reach the server ({exc}). Records stay queued; try again later.",
               file=sys.stderr)

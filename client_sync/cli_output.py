@@ -1,15 +1,22 @@
-"""What ``gridsync`` prints: the status summary, refused records, and the push progress bar."""
+"""What ``gridsync`` prints: the status summary, refused records, households, agenda lines,
+field errors, and the push progress bar."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from client_sync.cache import AgendaItem
     from client_sync.client import Status
     from client_sync.queue import Item
 
-__all__ = ["Progress", "describe_item", "format_status", "human_bytes"]
+__all__ = ["AGENDA_HEADER", "HOUSEHOLD_HEADER", "Progress", "agenda_line", "describe_item",
+           "field_errors", "format_status", "household_line", "human_bytes"]
+
+HOUSEHOLD_HEADER = f"{'id':>6}  {'code':<12} {'status':<9} head of household"
+AGENDA_HEADER = f"{'status':<8} {'id':>6}  {'code':<12} head of household, distance (why)"
 
 
 def human_bytes(count: float) -> str:
@@ -47,10 +54,44 @@ def describe_item(item: Item) -> str:
     lines = [f"{item.kind:9} {item.client_uuid}  {problem.get('status', '')} {reason}"]
     errors = problem.get("errors")
     if isinstance(errors, dict):
-        for field, messages in sorted(errors.items()):
-            text = "; ".join(map(str, messages)) if isinstance(messages, list) else messages
-            lines.append(f"          {field}: {text}")
+        lines += [f"          {line}" for line in field_errors(errors)]
     return "\n".join(lines)
+
+
+def field_errors(errors: Mapping[Any, Any], prefix: str = "") -> list[str]:
+    """Marshmallow's nested messages as ``location.lat: message`` lines, sorted by path."""
+    lines = []
+    for key, messages in sorted(errors.items(), key=lambda kv: str(kv[0])):
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(messages, Mapping):
+            lines += field_errors(messages, path)
+        elif isinstance(messages, list | tuple):
+            flat = [m for m in messages if not isinstance(m, Mapping)]
+            if flat:
+                lines.append(f"{path}: {'; '.join(map(str, flat))}")
+            for nested in (m for m in messages if isinstance(m, Mapping)):
+                lines += field_errors(nested, path)
+        else:
+            lines.append(f"{path}: {messages}")
+    return lines
+
+
+def household_line(household: Mapping[str, Any]) -> str:
+    """One household: its id (what ``visit --household-id`` takes), code, status, head."""
+    if household.get("id") is None:  # captured here, not on the server yet
+        return (f"{'-':>6}  {household.get('code') or '(new)':<12} {'queued':<9} "
+                f"{household.get('head_name') or ''}  --household-uuid "
+                f"{household.get('client_uuid')}")
+    return (f"{household['id']:>6}  {household.get('code') or '':<12} "
+            f"{household.get('status') or '':<9} {household.get('head_name') or ''}")
+
+
+def agenda_line(item: AgendaItem) -> str:
+    """One household of the agenda: status, id, code, head, distance and reasons."""
+    h = item.household
+    where = f" {item.distance_m:.0f} m" if item.distance_m is not None else ""
+    return (f"{item.status:<8} {h.get('id') or '':>6}  {h.get('code') or '':<12} "
+            f"{h.get('head_name') or ''}{where} ({', '.join(item.reasons)})")
 
 
 class Progress:

@@ -163,7 +163,7 @@ def test_pull_then_agenda_works_offline(logged_in: Any, factory: Factory) -> Non
               "--lat", str(G1[0]), "--lon", str(G1[1]), "--tag", "elderly_alone")
     logged_in("push")
     code, out, _ = logged_in("pull")
-    assert code == 0 and "1 household(s) available offline" in out
+    assert code == 0 and "1 household(s) and 1 grid(s) available offline" in out
     code, out, _ = logged_in("--server", "http://127.0.0.1:9", "agenda",  # offline
                              "--lat", str(G1[0]), "--lon", str(G1[1]))
     assert code == 0 and "戊" in out and "overdue" in out
