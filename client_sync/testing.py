@@ -77,6 +77,9 @@ class LiveServer:
                "GRIDWORK_INSTANCE_DIR": str(self.instance_dir),
                "GRIDWORK_SECRET_KEY": "live-server-secret-key-for-tests",
                "GRIDWORK_LOG_LEVEL": "WARNING",
+               # No webhook sender: the tests that send webhooks run their own, and a second
+               # one would race them for the deliveries (env={...: "true"} turns it on).
+               "GRIDWORK_WEBHOOKS_ASYNC": "false",
                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT),
                                                            os.environ.get("PYTHONPATH")]))}
         env.update(self.extra_env)

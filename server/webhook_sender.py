@@ -1,10 +1,17 @@
-"""The webhook sender: one background thread per app that posts due deliveries.
+"""The webhook sender: the background thread that posts due department deliveries.
 
-The app factory wires it (``init_app``): a service only queues delivery rows and, once its
-transaction commits, asks the sender to wake (``server.services.webhooks.notify``). The
-thread starts on the first wake when ``WEBHOOKS_ASYNC`` is on (so a command or a test that
-sends nothing starts no thread), polls every ``WEBHOOK_POLL_S`` for retries, and stops when
-the process exits. ``gridwork webhooks deliver`` sends the same deliveries by hand (cron).
+The app factory gives every app its sender (``init_app``); the process that serves the app
+starts it (``start``: ``server.wsgi``, which ``gridwork serve`` runs in each gunicorn
+worker) when ``WEBHOOKS_ASYNC`` is on, and it stops when the process exits. A service never
+starts it: it only queues delivery rows and, once its transaction commits, wakes the sender
+(``server.services.webhooks.notify``), so a move's delivery goes out at once. Between wakes
+the sender polls every ``WEBHOOK_POLL_S`` for retries, and its first pass sends what waited
+while no server ran.
+
+A process that does not serve the app (a ``gridwork`` command, a test) starts no thread:
+what it queues is sent by the running server's next pass, by ``gridwork webhooks run`` (the
+same sender as a worker process of its own) or by ``gridwork webhooks deliver`` (one pass,
+for cron).
 """
 
 from __future__ import annotations
@@ -15,41 +22,60 @@ import threading
 
 from flask import Flask
 
-__all__ = ["WebhookSender", "init_app"]
+__all__ = ["WebhookSender", "init_app", "sender_of", "start"]
 
 log = logging.getLogger(__name__)
 EXTENSION = "gridwork.webhook_sender"
 
 
 class WebhookSender:
-    """Sends due deliveries when woken, and on a timer, on a daemon thread of its own."""
+    """Sends due deliveries when woken, and on a timer."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
         self._wake, self._stopping = threading.Event(), threading.Event()
         self._lock = threading.Lock()
+        self._stops_at_exit = False
         self.thread: threading.Thread | None = None
 
-    def wake(self) -> None:
-        """Send now (starting the thread on first use when WEBHOOKS_ASYNC is on)."""
+    def start(self) -> bool:
+        """Start the sending thread if ``WEBHOOKS_ASYNC`` is on; whether one runs now."""
         if not self.app.config.get("WEBHOOKS_ASYNC", True):
-            return
+            return False
         with self._lock:
             if self.thread is None or not self.thread.is_alive():
                 self._stopping.clear()
-                self.thread = threading.Thread(target=self._run, name="gridwork-webhooks",
+                self.thread = threading.Thread(target=self.run, name="gridwork-webhooks",
                                                daemon=True)
                 self.thread.start()
+                if not self._stops_at_exit:
+                    atexit.register(self.stop, 2.0)
+                    self._stops_at_exit = True
+        return True
+
+    def wake(self) -> None:
+        """Send now, if the sender runs in this process (a queued row waits otherwise)."""
         self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the thread (at exit, in tests) and wait for it."""
+        """Stop sending (at exit, in tests) and wait for the thread."""
         with self._lock:
             thread, self.thread = self.thread, None
         self._stopping.set()
         self._wake.set()
         if thread is not None:
             thread.join(timeout)
+
+    def run(self) -> None:
+        """Send until ``stop``: the thread's loop, or ``gridwork webhooks run`` in the
+        foreground."""
+        wait = 0.0
+        while not self._stopping.is_set():
+            self._wake.wait(timeout=wait)
+            self._wake.clear()
+            if self._stopping.is_set():
+                break
+            wait = self._pass()
 
     def _pass(self) -> float:
         from server.extensions import db
@@ -60,26 +86,27 @@ class WebhookSender:
             try:
                 deliver_due(db.session())
                 wait = next_due_in(db.session())
-            except Exception:  # a bad pass must not kill the thread; the next one retries
+            except Exception:  # a bad pass must not kill the sender; the next one retries
                 log.exception("webhook delivery pass failed")
                 wait = poll
             finally:
                 db.session.remove()
         return poll if wait is None else min(wait, poll)
 
-    def _run(self) -> None:
-        wait = 0.0
-        while not self._stopping.is_set():
-            self._wake.wait(timeout=wait)
-            self._wake.clear()
-            if self._stopping.is_set():
-                break
-            wait = self._pass()
-
 
 def init_app(app: Flask) -> WebhookSender:
-    """Give ``app`` its sender (``app.extensions``), stopped when the process exits."""
+    """Give ``app`` its sender (``app.extensions``), not started."""
     sender = WebhookSender(app)
     app.extensions[EXTENSION] = sender
-    atexit.register(sender.stop, 2.0)
     return sender
+
+
+def sender_of(app: Flask) -> WebhookSender:
+    """The sender the app factory gave ``app``."""
+    sender: WebhookSender = app.extensions[EXTENSION]
+    return sender
+
+
+def start(app: Flask) -> bool:
+    """Start ``app``'s sender, for a process that serves it (see the module docstring)."""
+    return sender_of(app).start()

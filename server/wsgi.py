@@ -10,9 +10,12 @@ from __future__ import annotations
 import logging
 import os
 
-from server import create_app
+from server import create_app, webhook_sender
 
 logging.basicConfig(level=os.environ.get("GRIDWORK_LOG_LEVEL", "INFO").upper(),
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 app = create_app()
+# This process serves the app (gunicorn imports this module in each worker, after the fork):
+# it sends the department webhooks too, when GRIDWORK_WEBHOOKS_ASYNC is on (the default).
+webhook_sender.start(app)

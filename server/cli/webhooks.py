@@ -1,6 +1,11 @@
-"""``gridwork webhooks``: send pending department webhooks, show a department's signing key."""
+"""``gridwork webhooks``: send department webhooks (as a worker, or one pass), show a
+department's signing key."""
 
 from __future__ import annotations
+
+import contextlib
+import signal
+import threading
 
 import click
 from flask.cli import AppGroup
@@ -8,6 +13,22 @@ from flask.cli import AppGroup
 __all__ = ["command"]
 
 command = AppGroup("webhooks", help="Department webhooks (signed case notifications).")
+
+
+@command.command("run")
+def run() -> None:
+    """Send deliveries as they fall due, until stopped: the web server's sender as a worker
+    process of its own (with GRIDWORK_WEBHOOKS_ASYNC=false on the web servers)."""
+    from flask import current_app
+
+    from server.webhook_sender import sender_of
+
+    sender = sender_of(current_app)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: sender.stop(timeout=0))
+    click.echo("Sending department webhooks as they fall due (Ctrl-C stops) ...")
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the worker quietly
+        sender.run()
 
 
 @command.command("deliver")

@@ -196,8 +196,11 @@ def _next_due_in(session: Session) -> float | None:
 
 
 def notify() -> None:
-    """Ask this app's sender (``server.webhook_sender``, wired by the app factory) to send
-    now; called after the commit that queued work. Without an app or a sender: nothing."""
+    """Wake this app's sender (``server.webhook_sender``), after the commit that queued work.
+
+    Only the process serving the app runs a sender; elsewhere the row waits for its next
+    pass. Waking never starts one: the serving process does that.
+    """
     if not has_app_context():
         return
     sender = current_app.extensions.get("gridwork.webhook_sender")  # webhook_sender.EXTENSION

@@ -5,15 +5,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from client_sync.testing import LiveServer
+from server import webhook_sender
 from server.extensions import db
 from server.models import WebhookDelivery
 from server.models.types import utcnow
@@ -146,6 +153,7 @@ def test_a_refused_move_notifies_nobody(w):
 def test_the_sender_thread_posts_after_the_commit_and_never_holds_up_the_move(w, receiver, app,
                                                                               monkeypatch):
     monkeypatch.setitem(app.config, "WEBHOOKS_ASYNC", True)
+    assert webhook_sender.start(app)  # as the serving process does (server.wsgi)
     report = w.report()
     w.walk(report.id, "dispatched")
     assert receiver.got.wait(10), "the background sender did not post the dispatch"
@@ -190,18 +198,17 @@ def test_cli_delivers_pending_ones_and_prints_the_derived_signing_key(w, receive
     assert runner.invoke(args=["webhooks", "secret", "NOPE"]).exit_code != 0
 
 
-def test_the_sender_belongs_to_the_app_and_wakes_only_after_the_commit(w, receiver, app,
-                                                                        monkeypatch):
-    """The app factory wires the sender; a move queues its delivery and the sender thread
-    wakes when the request commits, not while the service runs."""
+def test_the_sender_wakes_only_after_the_commit(w, receiver, app, monkeypatch):
+    """A move queues its delivery; the running sender is woken when the request commits,
+    not while the service runs (the row would not be visible yet)."""
     monkeypatch.setitem(app.config, "WEBHOOKS_ASYNC", True)
-    sender = app.extensions["gridwork.webhook_sender"]
-    assert sender.thread is None  # nothing sent yet: no thread
+    sender = webhook_sender.sender_of(app)
+    assert sender.start()
+    thread = sender.thread
     woken: list[bool] = []
     real_wake = sender.wake
 
     def wake() -> None:
-        # A wake inside the service would come before the commit: the row would be invisible.
         with db.engine.connect() as other:  # what another connection (the sender) sees
             count = other.scalar(select(func.count()).select_from(WebhookDelivery))
         woken.append(bool(count))
@@ -211,5 +218,61 @@ def test_the_sender_belongs_to_the_app_and_wakes_only_after_the_commit(w, receiv
     report = w.report()
     w.walk(report.id, "dispatched")
     assert woken and all(woken)  # woken, and every time with the delivery already visible
-    assert sender.thread is not None and sender.thread.is_alive()
     assert receiver.got.wait(10)
+    assert sender.thread is thread  # the one the app started: the move started none
+
+
+def _sender_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "gridwork-webhooks" and t.is_alive()]
+
+
+def test_a_move_queues_and_wakes_but_never_starts_a_sender(w, app, monkeypatch):
+    """Outside a serving process (a command, a test) a move starts no thread: the row waits
+    for the server's sender."""
+    monkeypatch.setitem(app.config, "WEBHOOKS_ASYNC", True)
+    before = _sender_threads()
+    report = w.report()
+    w.walk(report.id, "dispatched")
+    (delivery,) = _deliveries()
+    assert delivery.delivered_at is None
+    assert webhook_sender.sender_of(app).thread is None
+    assert _sender_threads() == before
+
+
+def test_the_served_app_starts_its_sender_and_sends_what_waited(w, receiver, app, tmp_path):
+    """gunicorn serving server.wsgi (as gridwork serve runs it) sends a delivery queued before
+    it started, with no move to wake it."""
+    report = w.report()
+    w.walk(report.id, "dispatched")
+    assert len(_deliveries()) == 1 and not receiver.requests
+    with LiveServer(app.config["DATABASE_URL"], tmp_path / "media", workers=1,
+                    env={"GRIDWORK_WEBHOOKS_ASYNC": "true"}):
+        assert receiver.got.wait(20), "the served app's sender did not post"
+    ((_headers, body),) = receiver.requests
+    assert json.loads(body)["step"]["action"] == "dispatch"
+
+
+def test_webhooks_run_is_the_sender_as_a_worker_until_sigterm(w, receiver, app, tmp_path):
+    report = w.report()
+    w.walk(report.id, "dispatched")
+    env = {**os.environ, "GRIDWORK_DATABASE_URL": app.config["DATABASE_URL"],
+           "GRIDWORK_INSTANCE_DIR": str(tmp_path), "GRIDWORK_SECRET_KEY": "worker-secret",
+           "GRIDWORK_WEBHOOKS_ASYNC": "false"}  # the setting is the web servers'; run sends
+    worker = subprocess.Popen([str(Path(sys.executable).parent / "gridwork"), "webhooks", "run"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert receiver.got.wait(20), "gridwork webhooks run did not post"
+        for _ in range(100):  # the delivery is recorded once its answer came
+            if _deliveries()[0].delivered_at is not None:
+                break
+            threading.Event().wait(0.1)
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=20)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+    assert worker.returncode == 0, err
+    assert "Traceback" not in err
+    assert _deliveries()[0].delivered_at is not None
+    assert len(receiver.requests) == 1
