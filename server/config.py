@@ -67,6 +67,11 @@ class Config:
     MAX_PHOTO_BYTES: int = 25 * 1024 * 1024
     MAX_PHOTO_PIXELS: int = 60_000_000
     UPLOAD_EXPIRY_HOURS: int = 24
+    # tus: unfinished uploads one user may keep open, and the bytes they may declare together
+    # (429 too_many_uploads past either); how long a PATCH waits for another on the same upload.
+    MAX_OPEN_UPLOADS_PER_USER: int = 20
+    MAX_UPLOAD_BYTES_IN_FLIGHT_PER_USER: int = 256 * 1024 * 1024
+    UPLOAD_LOCK_WAIT_S: float = 10.0
     MAX_CONTENT_LENGTH: int | None = 32 * 1024 * 1024  # whole request bodies (a photo plus form)
 
     # Reports and visits

@@ -113,6 +113,8 @@ def tus_options() -> Response:
                     412: "Unsupported Tus-Resumable", 413: "Longer than Tus-Max-Size",
                     415: "Not an acceptable photo, or a body that is not offset+octet-stream",
                     422: "A photo that cannot be decoded or has too many pixels",
+                    429: "Too many unfinished uploads of mine, or too many bytes declared "
+                         "in them (too_many_uploads)",
                     460: "The body does not match Upload-Checksum"}))
 def tus_create() -> Response:
     """Create an upload (Upload-Length, Upload-Metadata: filename, content_type, client_uuid).
@@ -174,7 +176,9 @@ def tus_head(upload_id: str) -> Response:
                     412: "Unsupported Tus-Resumable", 413: "Past the Upload-Length",
                     415: "Not offset+octet-stream, or not an acceptable photo",
                     422: "A photo that cannot be decoded or has too many pixels",
-                    460: "The chunk does not match Upload-Checksum"}))
+                    460: "The chunk does not match Upload-Checksum",
+                    503: "Another request is still sending bytes to this upload "
+                         "(upload_busy)"}))
 def tus_patch(upload_id: str) -> Response:
     """Append a chunk at Upload-Offset (optionally with Upload-Checksum); 204 with the new offset.
 

@@ -1,12 +1,24 @@
 """Resumable photo uploads (tus 1.0.0): creation, chunks, checksums, termination, expiry.
 
-Bytes arrive in the photo store's ``tmp/`` folder and are written at their offset, so a chunk
-sent twice (a retry after a lost answer) rewrites the same bytes. The offset in the database
-only moves by compare-and-set (``WHERE received = <old>``): of two requests racing from the
-same offset, one wins and the other answers 409. Without a checksum, progress is committed
-every megabyte and when the connection drops, so a client resumes from what arrived; with a
-checksum a chunk counts only whole and verified. The database transaction is closed while
-bytes stream in, so a slow phone holds no connection from the pool.
+Bytes arrive in the photo store's ``tmp/`` folder, in the upload's ``.part`` file. A PATCH
+holds an exclusive ``flock`` on that file from before it reads the offset until its chunk is
+appended and the offset committed (a second PATCH waits up to ``UPLOAD_LOCK_WAIT_S``, then
+finds the offset moved: 409, or answers 503 ``upload_busy``). A file lock, not a database
+lock: the transaction is closed while bytes stream in (a slow phone holds no connection from
+the pool), so no row lock could last the PATCH, and the file is where the race is; every
+host of the city tier shares the photo volume, and Linux takes an ``flock`` on NFS as a
+lock the server keeps for every client. The offset in the database still moves only by
+compare-and-set (``WHERE received = <old>``). A chunk with a checksum is written to a file
+of its own first and appended only once it is whole and its checksum matched, so a body
+that fails its checksum never touches the upload; a chunk without one counts as it arrives
+(progress is committed every megabyte and when the connection drops, so a client resumes
+from what arrived). HEAD finishes an upload only if no PATCH holds it, and DELETE waits for
+the PATCH in progress.
+
+Each user may keep ``MAX_OPEN_UPLOADS_PER_USER`` unfinished uploads declaring at most
+``MAX_UPLOAD_BYTES_IN_FLIGHT_PER_USER`` bytes together (429 ``too_many_uploads``), so one
+account cannot fill the disk with uploads it never finishes. Two creations at the same
+moment may both pass the count: the cap is a bound, not an exact quota.
 
 When the last byte arrives the file becomes a photo (``services.photos.accept_photo``); a
 file that is not an acceptable photo is discarded with its upload.
@@ -16,19 +28,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import hashlib
 import os
 import re
 import secrets
+import shutil
+import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from flask import current_app
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import ClientDisconnected
 
@@ -51,6 +67,7 @@ CHECKSUM_ALGORITHMS: dict[str, Callable[[], Any]] = {
     "sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 READ_SIZE = 64 * 1024
 PROGRESS_BYTES = 1024 * 1024  # commit the offset this often while a chunk streams in
+LOCK_POLL_S = 0.05
 _FILENAME_KEYS = ("filename", "name")
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -131,6 +148,7 @@ def create_upload(session: Session, user: User, length: int, meta: Mapping[str, 
     if length > max_bytes:
         raise PayloadTooLargeError(f"A photo may be at most {max_bytes:,} bytes.",
                                    slug="photo_too_large")
+    _check_open_uploads(session, user, length, cfg)
     filename = next((meta[k] for k in _FILENAME_KEYS if meta.get(k)), None)
     upload_id = secrets.token_hex(16)
     upload = Upload(id=upload_id, user_id=user.id, length=length, offset=0, meta=dict(meta),
@@ -141,6 +159,28 @@ def create_upload(session: Session, user: User, length: int, meta: Mapping[str, 
     session.add(upload)
     session.flush()
     return upload
+
+
+def _check_open_uploads(session: Session, user: User, length: int,
+                        cfg: Mapping[str, Any]) -> None:
+    """429 ``too_many_uploads`` if one more upload of ``length`` bytes passes the user's caps."""
+    now = utcnow()
+    count, declared, first_expiry = session.execute(
+        select(func.count(), func.coalesce(func.sum(Upload.length), 0),
+               func.min(Upload.expires_at))
+        .where(Upload.user_id == user.id, Upload.completed_at.is_(None),
+               Upload.expires_at > now)).one()
+    max_open = int(cfg["MAX_OPEN_UPLOADS_PER_USER"])
+    max_in_flight = int(cfg["MAX_UPLOAD_BYTES_IN_FLIGHT_PER_USER"])
+    if count + 1 <= max_open and declared + length <= max_in_flight:
+        return
+    wait = (first_expiry - now).total_seconds() if first_expiry is not None else 60
+    raise ApiError(
+        f"You have {count} unfinished uploads declaring {declared:,} bytes (at most "
+        f"{max_open} uploads and {max_in_flight:,} bytes at a time). Finish them, delete "
+        "those you no longer need (DELETE /api/v1/uploads/{id}), or wait until they expire.",
+        slug="too_many_uploads", status=429,
+        headers={"Retry-After": str(max(60, min(int(wait) + 1, 24 * 3600)))})
 
 
 def get_upload(session: Session, user: User, upload_id: str) -> Upload:
@@ -168,30 +208,98 @@ def _advance(session: Session, upload_id: str, old: int, new: int,
                             "again with HEAD.", slug="offset_mismatch")
 
 
-def _write(path: Path, stream: BinaryIO, start: int, length: int,
-           on_progress: Callable[[int, BinaryIO], None] | None,
-           hasher: Any) -> tuple[int, bool]:
-    """Copy ``stream`` into ``path`` from ``start``; return (end offset, connection dropped)."""
+@contextmanager
+def _locked(path: Path, cfg: Mapping[str, Any], *, wait: bool = True) -> Iterator[bool]:
+    """Hold the upload whose bytes are ``path`` (an exclusive ``flock`` on the file).
+
+    Yields False, holding nothing, when the file is gone (the upload was finished or
+    deleted meanwhile). Waits ``UPLOAD_LOCK_WAIT_S`` for another request's hold, then
+    answers 503 ``upload_busy``; with ``wait=False`` it raises :class:`BlockingIOError`.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        yield False
+        return
+    try:
+        give_up = time.monotonic() + (float(cfg["UPLOAD_LOCK_WAIT_S"]) if wait else 0.0)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not wait:
+                    raise
+                if time.monotonic() >= give_up:
+                    raise ApiError("Another request is sending bytes to this upload. Ask for "
+                                   "its offset with HEAD and go on from there in a moment.",
+                                   slug="upload_busy", status=503,
+                                   headers={"Retry-After": "5"}) from None
+                time.sleep(LOCK_POLL_S)
+        yield True
+    finally:
+        os.close(fd)  # and with it the lock
+
+
+def _copy(stream: BinaryIO, out: BinaryIO, start: int, length: int,
+          on_progress: Callable[[int, BinaryIO], None] | None,
+          hasher: Any) -> tuple[int, bool]:
+    """Copy ``stream`` to ``out``, counting from offset ``start``; return (end offset,
+    connection dropped). 413 past ``length``."""
     position, dropped = start, False
+    try:
+        while data := stream.read(READ_SIZE):
+            if position + len(data) > length:
+                raise PayloadTooLargeError(
+                    "The chunk goes past the Upload-Length given at creation.",
+                    slug="upload_too_long")
+            out.write(data)
+            position += len(data)
+            if hasher is not None:
+                hasher.update(data)
+            if on_progress is not None:
+                on_progress(position, out)
+    except (ClientDisconnected, ConnectionError, TimeoutError):
+        dropped = True
+    out.flush()
+    return position, dropped
+
+
+def _write(path: Path, stream: BinaryIO, start: int, length: int,
+           on_progress: Callable[[int, BinaryIO], None]) -> tuple[int, bool]:
+    """Copy ``stream`` into ``path`` from ``start``; return (end offset, connection dropped)."""
     with path.open("r+b") as out:
         out.seek(start)
-        try:
-            while data := stream.read(READ_SIZE):
-                if position + len(data) > length:
-                    raise PayloadTooLargeError(
-                        "The chunk goes past the Upload-Length given at creation.",
-                        slug="upload_too_long")
-                out.write(data)
-                position += len(data)
-                if hasher is not None:
-                    hasher.update(data)
-                if on_progress is not None:
-                    on_progress(position, out)
-        except (ClientDisconnected, ConnectionError, TimeoutError):
-            dropped = True
-        out.flush()
+        end, dropped = _copy(stream, out, start, length, on_progress, None)
         os.fsync(out.fileno())
-    return position, dropped
+    return end, dropped
+
+
+def _write_verified(path: Path, stream: BinaryIO, start: int, length: int,
+                    checksum: Checksum) -> int | None:
+    """Receive a chunk into a file of its own and append it to ``path`` at ``start`` only
+    whole and matching ``checksum``; return the end offset, or None if the line dropped.
+    460 when the checksum does not match (the upload is untouched)."""
+    hasher = CHECKSUM_ALGORITHMS[checksum.algorithm]()
+    chunk = path.with_name(f"{path.name}.chunk-{secrets.token_hex(4)}")
+    try:
+        with chunk.open("w+b") as out:
+            end, dropped = _copy(stream, out, start, length, None, hasher)
+            if dropped:
+                return None
+            if hasher.digest() != checksum.digest:
+                raise ApiError("Upload-Checksum does not match the chunk; the chunk was "
+                               "discarded. Send it again.", slug="checksum_mismatch",
+                               status=460)
+            out.seek(0)
+            with path.open("r+b") as upload:
+                upload.seek(start)
+                shutil.copyfileobj(out, upload, READ_SIZE)
+                upload.flush()
+                os.fsync(upload.fileno())
+        return end
+    finally:
+        chunk.unlink(missing_ok=True)
 
 
 def receive_chunk(session: Session, user: User, upload: Upload, stream: BinaryIO, *,
@@ -205,22 +313,34 @@ def receive_chunk(session: Session, user: User, upload: Upload, stream: BinaryIO
     photo.
     """
     cfg = _config(config)
-    if offset != upload.offset:
-        raise ConflictError(f"Upload-Offset {offset} does not match the server's "
-                            f"{upload.offset}; resume from the server's offset.",
-                            slug="offset_mismatch", upload_offset=upload.offset)
     if content_length and offset + content_length > upload.length:
         raise PayloadTooLargeError("The chunk goes past the Upload-Length given at creation.",
                                    slug="upload_too_long")
-    if upload.complete:
-        return upload, session.get(Photo, upload.photo_id) if upload.photo_id else None
-    upload_id, length, path = upload.id, upload.length, upload_path(upload, cfg)
-    if not path.is_file():
-        raise ApiError("The bytes of this upload are gone; start a new one.",
-                       slug="upload_expired", status=410)
-    checkpoint(session)  # no transaction stays open while the bytes stream in
+    upload_id, path = upload.id, upload_path(upload, cfg)
+    checkpoint(session)  # no transaction waits for the lock, nor stays open while bytes stream
+    with _locked(path, cfg) as held:
+        # Read under the hold (the commit above ended the reading transaction): the offset
+        # another PATCH moved while this one waited.
+        upload = session.get_one(Upload, upload_id)
+        if offset != upload.offset:
+            raise ConflictError(f"Upload-Offset {offset} does not match the server's "
+                                f"{upload.offset}; resume from the server's offset.",
+                                slug="offset_mismatch", upload_offset=upload.offset)
+        if upload.complete:
+            return upload, session.get(Photo, upload.photo_id) if upload.photo_id else None
+        if not held:
+            raise ApiError("The bytes of this upload are gone; start a new one.",
+                           slug="upload_expired", status=410)
+        checkpoint(session)
+        return _receive_held(session, user, upload, stream, offset, checksum, path, cfg)
+
+
+def _receive_held(session: Session, user: User, upload: Upload, stream: BinaryIO,
+                  offset: int, checksum: Checksum | None, path: Path,
+                  cfg: Mapping[str, Any]) -> tuple[Upload, Photo | None]:
+    """The body of :func:`receive_chunk`, run while it holds the upload."""
+    upload_id, length = upload.id, upload.length
     committed = offset
-    hasher = CHECKSUM_ALGORITHMS[checksum.algorithm]() if checksum else None
 
     def progress(position: int, out: BinaryIO) -> None:
         nonlocal committed
@@ -232,13 +352,13 @@ def receive_chunk(session: Session, user: User, upload: Upload, stream: BinaryIO
             _advance(session, upload_id, committed, position, cfg)
             committed = position
 
-    end, dropped = _write(path, stream, offset, length, None if checksum else progress, hasher)
-    if checksum is not None:
-        if dropped:
+    if checksum is None:
+        end, _dropped = _write(path, stream, offset, length, progress)
+    else:
+        verified = _write_verified(path, stream, offset, length, checksum)
+        if verified is None:  # the line dropped: the chunk counts for nothing
             return session.get_one(Upload, upload_id), None
-        if hasher is None or hasher.digest() != checksum.digest:
-            raise ApiError("Upload-Checksum does not match the chunk; the chunk was "
-                           "discarded. Send it again.", slug="checksum_mismatch", status=460)
+        end = verified
     if end != committed:
         _advance(session, upload_id, committed, end, cfg)
     upload = session.get_one(Upload, upload_id)
@@ -289,9 +409,12 @@ def finish_if_whole(session: Session, user: User, upload: Upload,
     """Finish an upload whose bytes all arrived but whose photo was never made (a crash)."""
     if upload.complete or upload.offset < upload.length:
         return None
-    if not upload_path(upload, config).is_file():
-        return None
-    return finish_upload(session, user, upload, config)
+    cfg = _config(config)
+    try:
+        with _locked(upload_path(upload, cfg), cfg, wait=False) as held:
+            return finish_upload(session, user, upload, cfg) if held else None
+    except BlockingIOError:
+        return None  # the PATCH that brought the last byte is making the photo
 
 
 def discard_unfinished(session: Session, upload_id: str,
@@ -306,7 +429,10 @@ def terminate_upload(session: Session, upload: Upload,
                      config: Mapping[str, Any] | None = None) -> None:
     """Delete the upload and its bytes (a finished upload's photo stays)."""
     if not upload.complete:
-        upload_path(upload, config).unlink(missing_ok=True)
+        cfg = _config(config)
+        path = upload_path(upload, cfg)
+        with _locked(path, cfg):  # a PATCH in progress ends first
+            path.unlink(missing_ok=True)
     session.delete(upload)
     session.flush()
 

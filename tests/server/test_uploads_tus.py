@@ -350,3 +350,85 @@ def test_server_killed_while_making_the_photo_keeps_the_bytes_and_head_finishes_
     assert db.session.get(Photo, photo_id).sha256 == hashlib.sha256(data).hexdigest()
     assert not any(temp_file(Path(app.config["MEDIA_DIR"]), location).parent.glob(
         f"tus-{location.rsplit('/', 1)[1]}*"))  # nothing of the upload is left in tmp/
+
+
+def _streamed(first: bytes, rest: bytes, sent: threading.Event,
+              go_on: threading.Event) -> Iterator[bytes]:
+    """A chunked body: ``first``, then (once ``go_on`` is set, or after 2 s) ``rest``."""
+    yield first
+    sent.set()
+    go_on.wait(2)
+    yield rest
+
+
+def test_two_patches_at_one_offset_store_the_bytes_that_passed_their_checksum(
+        live_url, factory, db, media_dir):
+    """One PATCH streams the photo with its right checksum; another, at the same offset at
+    the same moment, sends other bytes under that checksum. The one that passed is the one
+    whose bytes become the photo."""
+    worker = factory.actor("grid_worker")
+    good = make_jpeg(1600, 1200, texture=40, gps=POINT)
+    assert len(good) > 4 * 64 * 1024  # the server reads 64 kB at a time: several reads
+    other = bytes(reversed(good))
+    digest = base64.b64encode(hashlib.sha1(good, usedforsecurity=False).digest()).decode()
+    created = requests.post(f"{live_url}/api/v1/uploads/", timeout=10, headers={
+        **worker.headers, **TUS, "Upload-Length": str(len(good))})
+    url = f"{live_url}{created.headers['Location']}"
+    headers = {**worker.headers, **TUS, "Content-Type": OCTETS, "Upload-Offset": "0",
+               "Upload-Checksum": f"sha1 {digest}"}
+    half_sent, other_done = threading.Event(), threading.Event()
+    start = threading.Barrier(2)
+    answers: dict[str, requests.Response] = {}
+
+    def send_good() -> None:
+        start.wait()
+        half = 96 * 1024  # the server has written a read of it when the other arrives
+        answers["good"] = requests.patch(url, headers=headers, timeout=30, data=_streamed(
+            good[:half], good[half:], half_sent, other_done))
+
+    def send_other() -> None:
+        start.wait()
+        half_sent.wait(5)  # while the good body is half way in
+        answers["other"] = requests.patch(url, headers=headers, data=other, timeout=30)
+        other_done.set()
+
+    threads = [threading.Thread(target=send_good), threading.Thread(target=send_other)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert answers["good"].status_code == 204, answers["good"].text
+    assert answers["other"].status_code in (409, 460), answers["other"].text
+    photo = db.session.get(Photo, answers["good"].headers["Photo-Id"])
+    sha256 = hashlib.sha256(good).hexdigest()
+    assert photo.sha256 == sha256
+    assert stored_original(media_dir, sha256).read_bytes() == good
+    assert list((media_dir / "tmp").glob("*.chunk-*")) == []
+
+
+def test_a_user_may_keep_only_so_many_unfinished_uploads(client, factory, app, monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_OPEN_UPLOADS_PER_USER", 2)
+    worker, colleague = factory.actor("grid_worker"), factory.actor("grid_worker")
+    first = create(client, worker, 1000).headers["Location"]
+    assert create(client, worker, 1000).status_code == 201
+    refused = create(client, worker, 1000)
+    assert (refused.status_code, refused.mimetype) == (429, "application/problem+json")
+    assert refused.json["type"] == "/problems/too_many_uploads"
+    assert "DELETE" in refused.json["detail"] and int(refused.headers["Retry-After"]) >= 60
+    assert create(client, colleague, 1000).status_code == 201  # a cap per user
+    client.delete(first, headers={**worker.headers, **TUS})
+    assert create(client, worker, 1000).status_code == 201
+
+
+def test_the_bytes_a_user_declares_in_unfinished_uploads_are_capped(client, factory, app,
+                                                                      monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_UPLOAD_BYTES_IN_FLIGHT_PER_USER", 100_000)
+    worker = factory.actor("grid_worker")
+    assert create(client, worker, 60_000).status_code == 201
+    refused = create(client, worker, 60_000)
+    assert (refused.status_code, refused.json["type"]) == (429, "/problems/too_many_uploads")
+    data = make_jpeg(gps=POINT)  # a finished upload no longer counts
+    done = client.post("/api/v1/uploads/", data=data, headers={
+        **worker.headers, **TUS, "Upload-Length": str(len(data)), "Content-Type": OCTETS})
+    assert done.status_code == 201 and done.headers["Photo-Id"]
+    assert create(client, worker, 100_000 - 60_000).status_code == 201
