@@ -1,8 +1,14 @@
 """The demo community 友谊河社区, modelled on seed 000 (汨罗市归义镇).
 
 Four grids bounded by roads and the 友谊河 canal, about 40 buildings, the departments of
-seed 004, and a user for each role. Running it twice changes nothing. Later parts of the
-system (households, visits, reports) add their demo data through ``DEMO_EXTENSIONS``.
+seed 004, and a user for each role. Running it twice changes nothing. The households and
+their visits, the reports and the case workflow follow, in the order ``_demo_extensions``
+lists them.
+
+Where it commits: :func:`seed_demo` is the boundary. It runs the registry and then each
+part in a ``unit_of_work`` of its own (the parts, like the services they call, only
+flush), so a part that fails keeps the parts before it, whether ``gridwork seed-demo`` or a
+test calls it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from server.extensions import db
 from server.models import Building, Community, Department, Grid, User
 from server.services.auth import create_user
 from server.services.grids import import_grids
+from server.transactions import unit_of_work
 
 __all__ = ["seed_demo", "DEMO_PASSWORD", "DEMO_COMMUNITY", "demo_grid_boxes"]
 
@@ -86,7 +93,6 @@ def _seed_buildings(session: Session, community: Community) -> int:
                                  name=f"{number}栋", lat=round(lat, 6), lon=round(lon, 6),
                                  units=rng.choice([2, 3, 3, 4])))
             made += 1
-    session.commit()
     return made
 
 
@@ -115,25 +121,33 @@ def _demo_users(session: Session, community: Community) -> list[tuple[str, str, 
     return made
 
 
-def seed_demo() -> Iterator[str]:
-    """Build the demo community and yield the lines to print (the logins)."""
-    session = db.session
+def _seed_registry(session: Session) -> tuple[Community, list[tuple[str, str, str]]]:
+    """The community, its departments, grids, buildings and users."""
     code, name = DEMO_COMMUNITY
     community = session.scalar(select(Community).where(Community.code == code))
     if community is None:
         community = Community(code=code, name=name)
         session.add(community)
-        session.commit()
+        session.flush()
     for dcode, dname in DEPARTMENTS:
         if session.scalar(select(Department.id).where(Department.code == dcode)) is None:
             session.add(Department(code=dcode, name=dname))
-    session.commit()
     import_grids(session, code, _grid_collection())
     _seed_buildings(session, community)
-    users = _demo_users(session, community)
-    yield f"Demo community {name} ({code}): {len(GRIDS)} grids."
+    return community, _demo_users(session, community)
+
+
+def seed_demo() -> Iterator[str]:
+    """Build the demo community and yield the lines to print (the logins); each part is
+    committed before its lines are yielded."""
+    session = db.session
+    with unit_of_work(session):
+        community, users = _seed_registry(session)
+    yield f"Demo community {community.name} ({community.code}): {len(GRIDS)} grids."
     for extension in _demo_extensions():
-        yield from extension(session, community)
+        with unit_of_work(session):
+            lines = list(extension(session, community))
+        yield from lines
     yield f"Logins (password for all: {DEMO_PASSWORD}):"
     for username, display, role in users:
         yield f"  {username:<10} {role:<14} {display}"

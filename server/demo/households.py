@@ -175,7 +175,6 @@ def seed(session: Session, community: Community) -> Iterator[str]:
     if visits:
         session.execute(insert(Visit), visits)
     _reschedule(session, community, homes, visits, ribbons)
-    session.commit()
     off_site = sum(v["off_site"] for v in visits)
     yield (f"Households: {len(homes)} in {len(buildings)} buildings; {len(visits)} visits "
            f"over 60 days ({off_site} off-site), {len(ribbons)} yellow ribbons open.")

@@ -154,7 +154,6 @@ def _make_report(session: Session, scene: Scene, grid: Grid, user: User) -> None
 def seed(session: Session, community: Community) -> Iterator[str]:
     """Add the default categories and the demo reports (idempotent)."""
     added = ensure_default_categories(session)
-    session.commit()
     yield f"Report categories: {added} added."
     grids = list(session.scalars(select(Grid).where(Grid.community_id == community.id)
                                  .order_by(Grid.code)))

@@ -1,4 +1,5 @@
-"""Demo cases for the workflow: seed 004 replayed at its real times, and eight weeks of history.
+"""Demo cases for the workflow: the worked example of the city's records (seed 004) replayed
+at its real times, and eight weeks of history.
 
 It runs after ``server.demo.reports`` (``server.demo._demo_extensions`` lists the order)
 and moves a few of its fresh reports along; everything else it needs (categories,
@@ -108,7 +109,7 @@ def _new_report(session: Session, key: str, grid: Grid, reporter: User, category
                     accuracy_m=8.0, captured_at=created - timedelta(minutes=2),
                     created_at=created, flags=[])
     session.add(report)
-    session.commit()
+    session.flush()  # its id, for the moves
     return report
 
 
@@ -125,7 +126,25 @@ class _Cast:
         cases.transition(self.session, access_for(self.session, user), report.id, body, at=when)
 
 
+_DONE = {"report": "reported", "accept": "accepted", "dispatch": "dispatched",
+         "handle": "handled", "verify": "verified", "close": "closed"}
+
+
+def _times() -> str:
+    """The worked example's times: 'reported 06:37, accepted and dispatched 08:33, ...'."""
+    moments: list[tuple[list[str], str]] = []
+    for action, hour, minute in SEED_004_TIMES:
+        clock = f"{hour:02d}:{minute:02d}"
+        if moments and moments[-1][1] == clock:
+            moments[-1][0].append(_DONE[action])
+        else:
+            moments.append(([_DONE[action]], clock))
+    return ", ".join(f"{' and '.join(done)} {clock}" for done, clock in moments)
+
+
 def _replay_seed_004(session: Session, cast: _Cast, grid: Grid) -> str:
+    """The worked example of the city's records (seed 004), replayed at its real times; the
+    line that says so, for a newcomer."""
     today = cases.now().astimezone(LOCAL).date()
     year = today.year if (today.month, today.day) >= (9, 29) else today.year - 1
     at = {action: datetime(year, 9, 29, h, m, tzinfo=LOCAL).astimezone(UTC)
@@ -134,7 +153,9 @@ def _replay_seed_004(session: Session, cast: _Cast, grid: Grid) -> str:
     report = _new_report(session, "seed-004", grid, reporter, "garbage", (28.8082, 113.0781),
                          at["report"], "赤壁市北渠附近出现少量垃圾(种子 004 的案例)")
     if report is None or "WATER" not in cast.departments:
-        return "Seed 004 case: already there."
+        there = session.scalar(select(Report.id).where(
+            Report.client_uuid == str(uuid.uuid5(_NS, "report:seed-004"))))
+        return f"Worked example: case {there}, a real case from the city's records, kept."
     water = cast.departments["WATER"]
     cast.move(cast.dispatcher, report, at["accept"], action="accept", note="核实受理,同意立案")
     cast.move(cast.dispatcher, report, at["dispatch"], action="dispatch", department="WATER")
@@ -143,7 +164,8 @@ def _replay_seed_004(session: Session, cast: _Cast, grid: Grid) -> str:
     cast.move(cast.supervisor, report, at["verify"], action="verify", note="现场核查完毕",
               location={"lat": report.lat, "lon": report.lon, "accuracy_m": 6.0})
     cast.move(cast.dispatcher, report, at["close"], action="close", note="予以结案")
-    return f"Seed 004 case: report {report.id} replayed on {year}-09-29 (06:37 → 14:25)."
+    return (f"Worked example: case {report.id}, a real case from the city's records "
+            f"({year}-09-29),\n  replayed through the case flow: {_times()}.")
 
 
 def _plan(rng: random.Random, report: Report, dept: str, sla: float,
@@ -229,7 +251,6 @@ def _move_fresh_reports(session: Session, cast: _Cast) -> int:
 def seed(session: Session, community: Community) -> Iterator[str]:
     """Replay seed 004, make eight weeks of cases, move two fresh reports (idempotent)."""
     ensure_default_categories(session)
-    session.commit()
     grids = list(session.scalars(select(Grid).where(Grid.community_id == community.id)
                                  .order_by(Grid.code)))
     dispatcher, supervisor = _user(session, "zhihui"), _user(session, "jiandu")
