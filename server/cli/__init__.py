@@ -200,7 +200,7 @@ class _GridworkGroup(FlaskGroup):  # type: ignore[misc]
         names = set(click.Group.list_commands(self, ctx))
         # The extensions' commands (db, openapi...) come with the app; with no secret yet,
         # a command that needs the app says so in one line when it runs.
-        with contextlib.suppress(RuntimeError):
+        with contextlib.suppress(click.ClickException):
             names.update(ctx.ensure_object(ScriptInfo).load_app().cli.list_commands(ctx))
         return sorted(names)
 
@@ -239,7 +239,10 @@ def _commit_when_done(command: click.Command) -> None:
 def _create_app() -> Flask:
     from server import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except RuntimeError as exc:  # a setting missing, e.g. GRIDWORK_SECRET_KEY: one line
+        raise click.ClickException(str(exc)) from None
 
 
 def main() -> None:
@@ -248,8 +251,9 @@ def main() -> None:
                          help="Gridwork server administration.")
     for command in gridwork_commands():
         cli.add_command(command)
-    try:
-        cli.main(prog_name="gridwork")
-    except RuntimeError as exc:  # e.g. a missing GRIDWORK_SECRET_KEY
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(1)
+    # Flask-Migrate adds "db" to the app's commands; here too, so --help lists the README's
+    # first step (gridwork db upgrade) before any secret is set.
+    from flask_migrate.cli import db as migrations
+
+    cli.add_command(migrations, "db")
+    cli.main(prog_name="gridwork")

@@ -151,7 +151,8 @@ def test_help_lists_every_command_without_a_secret_and_without_a_traceback(tmp_p
     answer = run(_without_secret(tmp_path), "--help")
     assert answer.returncode == 0
     assert "Traceback" not in answer.stdout + answer.stderr
-    for name in ("communities", "users", "households", "seed-demo", "serve", "backup"):
+    for name in ("db", "communities", "users", "households", "seed-demo", "serve", "backup",
+                 "webhooks"):
         assert f"  {name} " in answer.stdout, name
 
 
