@@ -22,10 +22,16 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 
+DEMO_ENV = GRIDWORK_DEMO=1 GRIDWORK_INSTANCE_DIR=$(abspath $(DEMO_DIR))
+
+# Quiet: the migrations' log goes to $(DEMO_DIR)/migrate.log (shown when they fail), so the
+# demo prints its logins and the address it serves. PORT=5001 when 5000 is taken.
 demo: install
-	GRIDWORK_DEMO=1 GRIDWORK_INSTANCE_DIR=$(abspath $(DEMO_DIR)) $(BIN)/gridwork db upgrade
-	GRIDWORK_DEMO=1 GRIDWORK_INSTANCE_DIR=$(abspath $(DEMO_DIR)) $(BIN)/gridwork seed-demo
-	GRIDWORK_DEMO=1 GRIDWORK_INSTANCE_DIR=$(abspath $(DEMO_DIR)) $(BIN)/gridwork serve --host $(HOST) --port $(PORT)
+	@mkdir -p $(DEMO_DIR)
+	@$(DEMO_ENV) $(BIN)/gridwork db upgrade >$(DEMO_DIR)/migrate.log 2>&1 \
+		|| { cat $(DEMO_DIR)/migrate.log; exit 1; }
+	@$(DEMO_ENV) $(BIN)/gridwork seed-demo
+	@$(DEMO_ENV) $(BIN)/gridwork serve --host $(HOST) --port $(PORT)
 
 test: install-test
 	$(BIN)/python tests/run_suite.py

@@ -14,6 +14,9 @@ from server import create_app, webhook_sender
 
 logging.basicConfig(level=os.environ.get("GRIDWORK_LOG_LEVEL", "INFO").upper(),
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+# alembic announces each of its plugins at INFO when Flask-Migrate imports it: seven lines a
+# worker at every start, about nothing the operator can act on.
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 app = create_app()
 # This process serves the app (gunicorn imports this module in each worker, after the fork):
