@@ -11,10 +11,30 @@ from sqlalchemy import event
 
 from server.config import Config, load_config
 
-__all__ = ["create_app", "__version__"]
+__all__ = ["create_app", "GridworkApp", "__version__"]
 
 __version__ = "0.1.0"
 MIGRATIONS_DIR = str(Path(__file__).parent / "migrations")
+
+
+class GridworkApp(Flask):
+    """Flask, whose reads outlive a dropped database connection (``server.transactions``)."""
+
+    def dispatch_request(self) -> Any:
+        """Run the view; a GET, HEAD or OPTIONS whose connection dropped runs once more."""
+        from server.transactions import dispatch_retrying_reads
+
+        return dispatch_retrying_reads(super().dispatch_request)
+
+    def log_exception(self, exc_info: Any) -> None:
+        """Log an error raised outside the view (an ``after_request`` commit the database
+        dropped), without the values a database error's message may quote."""
+        from flask import request
+
+        from server.errors import log_error
+
+        log_error(self.logger, "Exception on %s [%s]", request.path, request.method,
+                  error=exc_info[1])
 
 
 def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
@@ -23,7 +43,7 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
     Args:
         config: a Config subclass or a dict of overrides; ``None`` means ``Config``.
     """
-    app = Flask(__name__, instance_relative_config=False)
+    app = GridworkApp(__name__, instance_relative_config=False)
     if isinstance(config, dict):
         app.config.from_object(Config)
         app.config.update(config)

@@ -3,24 +3,31 @@
 Domain code raises an :class:`ApiError` subclass; handlers here turn it, any werkzeug
 ``HTTPException`` and marshmallow/webargs validation errors into a problem document.
 A 500 never shows internals: the detail is generic and the traceback goes to the log.
+A database that does not answer (a dropped or refused connection, a terminated backend, a
+full pool, SQLite's lock held too long) is a 503 ``database_unavailable`` with
+``Retry-After``, never a 500: the pool replaces the dropped connections (a disconnect
+invalidates the whole pool, and ``pool_pre_ping`` tests each one it hands out), so the next
+request works without a restart.
 """
 
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
 from flask import Flask, Response, json, request
 from limits.errors import StorageError
 from marshmallow import ValidationError
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 __all__ = [
     "ApiError", "NotFoundError", "ForbiddenError", "ConflictError", "DependencyMissingError",
     "UnprocessableError", "PayloadTooLargeError", "UnsupportedMediaTypeError", "AuthError",
-    "ServiceUnavailableError", "DeadlineExceededError",
-    "problem_body", "problem_for", "problem_response", "register_error_handlers",
-    "PROBLEM_BASE",
+    "ServiceUnavailableError", "DeadlineExceededError", "DatabaseUnavailableError",
+    "database_unavailable", "problem_body", "problem_for", "problem_response",
+    "register_error_handlers", "log_error", "PROBLEM_BASE",
 ]
 
 log = logging.getLogger(__name__)
@@ -117,6 +124,25 @@ class DeadlineExceededError(ServiceUnavailableError):
     slug, title = "deadline_exceeded", "Took too long"
 
 
+class DatabaseUnavailableError(ServiceUnavailableError):
+    """The database did not answer (see :func:`database_unavailable`)."""
+
+    slug, title = "database_unavailable", "Database unavailable"
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` says the database could not be reached or did not answer, rather
+    than that a statement was wrong (an IntegrityError, a ProgrammingError: a 500)."""
+    if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError,
+                          sa_exc.DisconnectionError, sa_exc.TimeoutError)):
+        return True
+    return isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
+
+
+_DATABASE_UNAVAILABLE = DatabaseUnavailableError(
+    "The database did not answer, so the request was not completed. Try again in a few "
+    "seconds; a record sent again with its client_uuid is never stored twice.",
+    headers={"Retry-After": "5"})
 _SERVER_ERROR_DETAIL = ("Something went wrong on the server. It has been logged; try again, and "
                        "tell the administrator if it keeps happening.")
 _INVALID_FIELDS = "The request has invalid fields; see errors."
@@ -147,6 +173,9 @@ def problem_for(error: BaseException, instance: str | None, *, http_slug: str | 
             ``http_error``); by default the slug of its status.
         server_error_detail: what a 500 says.
     """
+    original = getattr(error, "original_exception", None)  # a 500 Flask made of it
+    if database_unavailable(error) or (original is not None and database_unavailable(original)):
+        error = _DATABASE_UNAVAILABLE
     if isinstance(error, ApiError):
         return (problem_body(error.status, error.slug, error.title, error.detail,
                              instance=instance, **error.extra), dict(error.headers))
@@ -226,10 +255,42 @@ def handle_validation_error(error: ValidationError) -> Response:
     return _respond(*problem_for(error, _instance()))
 
 
+def _database_error_text(error: sa_exc.DBAPIError) -> str:
+    """What a database error says, without the values PostgreSQL repeats in its DETAIL (a
+    failing row, a duplicate key) or a data error's message: names, phone numbers."""
+    orig = error.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    diag = getattr(orig, "diag", None)
+    if diag is None:  # sqlite3 names the constraint or column, never a value
+        text = f"{type(orig).__name__}: {orig}"
+    elif sqlstate is None:  # no answer from the server: the driver's own words
+        text = f"{type(orig).__name__}: {str(orig).splitlines()[0] if str(orig) else ''}"
+    else:
+        parts = [f"{type(orig).__name__} (SQLSTATE {sqlstate})"]
+        if not sqlstate.startswith("22"):  # class 22 (data exception) quotes the value
+            parts.append(str(diag.message_primary or ""))
+        parts += [f"{name} {getattr(diag, name + '_name')}" for name in
+                  ("table", "column", "constraint") if getattr(diag, name + "_name", None)]
+        text = "; ".join(part for part in parts if part)
+    return f"{type(error).__name__}: {text}\n[SQL: {error.statement}]"
+
+
+def log_error(logger: logging.Logger, message: str, *args: Any, error: BaseException) -> None:
+    """Log ``message`` at ERROR with ``error`` and its traceback; a database error without
+    the values its message may quote (the statement's parameters are never kept:
+    ``hide_parameters``)."""
+    if isinstance(error, sa_exc.DBAPIError):
+        frames = "".join(traceback.format_tb(error.__traceback__)).rstrip()
+        logger.error(message + ": %s\nTraceback (most recent call last):\n%s", *args,
+                     _database_error_text(error), frames)
+    else:
+        logger.error(message, *args, exc_info=(type(error), error, error.__traceback__))
+
+
 def _server_error(error: BaseException) -> Response:
     original = getattr(error, "original_exception", None) or error
-    log.error("unhandled error on %s %s", request.method, request.path,
-              exc_info=(type(original), original, original.__traceback__))
+    what = "database unavailable" if database_unavailable(original) else "unhandled error"
+    log_error(log, "%s on %s %s", what, request.method, request.path, error=original)
     return _respond(*problem_for(error, _instance()))
 
 
@@ -258,8 +319,19 @@ def register_error_handlers(app: Flask) -> None:
                 headers={"Retry-After": "60"}))
         return app.handle_http_exception(ServiceUnavailable())
 
+    def on_database_error(error: Exception) -> Any:
+        if not database_unavailable(error):
+            return on_unexpected(error)  # a wrong statement: a 500 like any other
+        log_error(log, "database unavailable on %s %s", request.method, request.path,
+                  error=error)
+        if request.path.startswith("/api/"):
+            return _respond(*problem_for(error, _instance()))
+        return app.handle_http_exception(ServiceUnavailable())
+
     app.register_error_handler(HTTPException, on_http)
     app.register_error_handler(StorageError, on_limiter_down)
+    for database_error in (sa_exc.DBAPIError, sa_exc.DisconnectionError, sa_exc.TimeoutError):
+        app.register_error_handler(database_error, on_database_error)
     app.register_error_handler(ApiError, handle_api_error)
     app.register_error_handler(ValidationError, handle_validation_error)
     app.register_error_handler(Exception, on_unexpected)

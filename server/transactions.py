@@ -19,22 +19,33 @@ as its bytes stream in (so a HEAD sees the progress and a dropped line keeps wha
 
 Work that must follow the commit, never precede it (waking the webhook sender), registers
 with :func:`after_commit`.
+
+A read whose database connection drops (the database restarted, a backend was terminated)
+runs once more on a fresh connection (:func:`dispatch_retrying_reads`): a GET, HEAD or
+OPTIONS changes nothing that must not happen twice (its own writes, a token's last use or a
+read's audit row, died with the connection's transaction). Any other request answers 503
+``database_unavailable`` (``server.errors``), and the client sends it again.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import Flask, Response, g
+from flask import Flask, Response, g, request
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-__all__ = ["after_commit", "checkpoint", "end_request", "init_app", "keep_on_error",
-           "unit_of_work"]
+__all__ = ["after_commit", "checkpoint", "dispatch_retrying_reads", "end_request", "init_app",
+           "keep_on_error", "unit_of_work"]
 
+log = logging.getLogger(__name__)
 _AFTER_COMMIT = "gridwork_after_commit"
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+T = TypeVar("T")
 
 
 @contextmanager
@@ -69,6 +80,26 @@ def end_request(response: Response) -> Response:
     else:
         session.rollback()
     return response
+
+
+def _dropped(error: BaseException) -> bool:
+    return isinstance(error, sa_exc.DisconnectionError) or (
+        isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated)
+
+
+def dispatch_retrying_reads(dispatch: Callable[[], T]) -> T:
+    """Run the view (``dispatch``); a read whose connection dropped runs once more."""
+    try:
+        return dispatch()
+    except (sa_exc.DBAPIError, sa_exc.DisconnectionError) as error:
+        if request.method not in _READS or not _dropped(error):
+            raise
+        log.warning("database connection dropped on %s %s; reading once more",
+                    request.method, request.path)
+    from server.extensions import db
+
+    db.session.rollback()  # forgets the dead connection; the pool hands out a fresh one
+    return dispatch()
 
 
 def after_commit(session: Session | Any, callback: Callable[[], None]) -> None:

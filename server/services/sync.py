@@ -42,7 +42,7 @@ from sqlalchemy import ColumnElement, Engine, and_, or_, select, true
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from server.errors import ApiError, UnprocessableError, problem_for
+from server.errors import ApiError, UnprocessableError, log_error, problem_for
 from server.models import Category, Household, Report, User, Visit
 from server.models.types import utcnow
 from server.services.access import Access, access_for
@@ -111,8 +111,8 @@ def _load(schema: Schema, record: Mapping[str, Any]) -> dict[str, Any]:
 def _failure(result: dict[str, Any], exc: Exception, kind: RecordKind, index: int,
              record: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(exc, ApiError | SchemaError | HTTPException):
-        log.error("sync batch record %d (%s %s) failed", index, record["kind"],
-                  record["client_uuid"], exc_info=exc)
+        log_error(log, "sync batch record %d (%s %s) failed", index, record["kind"],
+                  record["client_uuid"], error=exc)
     # A record meets an HTTP error as its own endpoint would: its status, type http_error.
     problem, _headers = problem_for(exc, f"{kind.path}#sync-batch-record-{index}",
                                     http_slug="http_error",

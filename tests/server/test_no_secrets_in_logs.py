@@ -103,23 +103,23 @@ def test_a_full_run_logs_no_password_token_phone_or_id_number(logged_server, fac
         assert not hits, f"{secret!r} appears in the log: {hits[:2]}"
 
 
-def test_a_failing_statement_is_logged_without_its_parameters(make_app, caplog):
+def test_a_failing_statement_is_logged_without_its_parameters(app, make_app, caplog):
     """A statement that fails on the database is logged with the 500, its values are not:
     they hold names, notes and phone numbers in free text."""
     from sqlalchemy import text
 
     from server.extensions import db
 
-    app = make_app()
+    extra = make_app()  # on the tables the app fixture made
 
     def fails() -> str:
-        db.session.execute(text("SELECT * FROM gridwork_no_such_table WHERE notes = :notes"),
-                           {"notes": f"王大爷 {PHONE}"})
+        db.session.execute(text("INSERT INTO community (code, name) VALUES (:code, NULL)"),
+                           {"code": f"王大爷{PHONE}"})  # no name: NOT NULL fails
         return "unreachable"
 
-    app.add_url_rule("/api/v1/test-failing-statement", view_func=fails)
+    extra.add_url_rule("/api/v1/test-failing-statement", view_func=fails)
     with caplog.at_level(logging.DEBUG):
-        answer = app.test_client().get("/api/v1/test-failing-statement")
+        answer = extra.test_client().get("/api/v1/test-failing-statement")
     assert answer.status_code == 500
-    assert "gridwork_no_such_table" in caplog.text  # the statement is in the log...
+    assert "INSERT INTO community" in caplog.text  # the statement is in the log...
     assert PHONE not in caplog.text and "王大爷" not in caplog.text  # ...its values are not
