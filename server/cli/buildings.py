@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from schemas.common import CRS_CHOICES
-from server.cli.friendly import friendly
+from server.cli.friendly import friendly, report_import
 
 __all__ = ["command"]
 
@@ -48,23 +48,8 @@ def create_command(code: str, name: str, lat: float, lon: float, grid: str | Non
 def import_command(file: Path, dry_run: bool, crs: str) -> None:
     """Import FILE (CSV or XLSX: 楼栋编号, 名称, 网格, 纬度, 经度, 单元数): all or nothing,
     upsert by community and code."""
-    from server.errors import UnprocessableError
     from server.extensions import db
     from server.services.buildings import import_buildings
 
-    try:
-        result = import_buildings(db.session, None, file.read_bytes(), crs=crs,
-                                  dry_run=dry_run)
-    except UnprocessableError as exc:
-        for p in exc.extra.get("problems") or []:
-            click.echo(f"row {p['row']}: {p['field'] or '-'}: {p['problem']}", err=True)
-        raise click.ClickException(exc.detail) from exc
-    for p in result.problems:
-        click.echo(f"row {p.row}: {p.field or '-'}: {p.problem}", err=True)
-    if result.ignored_columns:
-        click.echo(f"Ignored columns: {', '.join(result.ignored_columns)}")
-    verb = "Would create" if dry_run else "Created"
-    click.echo(f"{result.rows} rows. {verb} {result.created}, updated {result.updated}, "
-               f"unchanged {result.unchanged}; {len(result.problems)} problem(s).")
-    if result.problems:
-        raise SystemExit(1)
+    report_import(lambda: import_buildings(db.session, None, file.read_bytes(), crs=crs,
+                                           dry_run=dry_run), dry_run)

@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from schemas.common import CRS_CHOICES
-from server.cli.friendly import friendly
+from server.cli.friendly import friendly, report_import
 
 __all__ = ["command"]
 
@@ -25,29 +25,14 @@ command = AppGroup("households", help="Household lists (住户): spreadsheet imp
 @friendly
 def import_command(file: Path, community_code: str, dry_run: bool, crs: str) -> None:
     """Import FILE (CSV or XLSX; template in the API docs): all or nothing, upsert by code."""
-    from server.errors import UnprocessableError
     from server.extensions import db
     from server.services.household_io import import_households
     from server.services.org import get_community
 
     community = get_community(db.session, community_code)
-    try:
-        result = import_households(db.session, community, file.read_bytes(), user=None,
-                                   access=None, crs=crs, dry_run=dry_run)
-    except UnprocessableError as exc:
-        problems = exc.extra.get("problems") or []
-        for p in problems:
-            click.echo(f"row {p['row']}: {p['field'] or '-'}: {p['problem']}", err=True)
-        raise click.ClickException(exc.detail) from exc
-    for p in result.problems:
-        click.echo(f"row {p.row}: {p.field or '-'}: {p.problem}", err=True)
-    if result.ignored_columns:
-        click.echo(f"Ignored columns: {', '.join(result.ignored_columns)}")
-    verb = "Would create" if dry_run else "Created"
-    click.echo(f"{result.rows} rows. {verb} {result.created}, updated {result.updated}, "
-               f"unchanged {result.unchanged}; {len(result.problems)} problem(s).")
-    if result.problems:
-        raise SystemExit(1)
+    report_import(lambda: import_households(db.session, community, file.read_bytes(),
+                                            user=None, access=None, crs=crs,
+                                            dry_run=dry_run), dry_run)
 
 
 @command.command("export")
