@@ -69,8 +69,10 @@ class Config:
     UPLOAD_EXPIRY_HOURS: int = 24
     # tus: unfinished uploads one user may keep open, and the bytes they may declare together
     # (429 too_many_uploads past either); how long a PATCH waits for another on the same upload.
-    MAX_OPEN_UPLOADS_PER_USER: int = 20
-    MAX_UPLOAD_BYTES_IN_FLIGHT_PER_USER: int = 256 * 1024 * 1024
+    # Above what a phone opens honestly: a day's queued photos sent several at a time, plus
+    # uploads a killed app left behind until they expire (a 429 here is waited out for hours).
+    MAX_OPEN_UPLOADS_PER_USER: int = 200
+    MAX_UPLOAD_BYTES_IN_FLIGHT_PER_USER: int = 2 * 1024 * 1024 * 1024
     UPLOAD_LOCK_WAIT_S: float = 10.0
     MAX_CONTENT_LENGTH: int | None = 32 * 1024 * 1024  # whole request bodies (a photo plus form)
 
