@@ -27,7 +27,13 @@ from geographiclib.geodesic import Geodesic
 
 from client_sync.private_files import connect_private
 
-__all__ = ["AgendaItem", "LocalCache", "distance_m", "geometry_contains"]
+__all__ = ["DEFAULT_CAPTURE_POLICY", "AgendaItem", "LocalCache", "distance_m",
+           "geometry_contains"]
+
+# The server's defaults (server/config.py), until a pull brings the deployment's own.
+DEFAULT_CAPTURE_POLICY: dict[str, float] = {
+    "off_site_m": 150.0, "off_site_accuracy_cap_m": 100.0, "location_mismatch_m": 100.0,
+    "duplicate_radius_m": 50.0, "duplicate_window_hours": 24.0}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS households (
@@ -212,6 +218,20 @@ class LocalCache:
         rows = self._rows("SELECT data FROM categories WHERE active >= ? ORDER BY sort, code",
                           (0 if include_retired else 1,))
         return [json.loads(r[0]) for r in rows]
+
+    def set_capture_policy(self, policy: Mapping[str, Any]) -> None:
+        """Keep the server's flag thresholds (``GET /api/v1/capture-policy``)."""
+        with self._lock:
+            self._set_meta("capture_policy", json.dumps(dict(policy)))
+
+    def capture_policy(self) -> dict[str, float]:
+        """The server's flag thresholds as last pulled, else the server's defaults."""
+        stored = self._meta("capture_policy")
+        policy = dict(DEFAULT_CAPTURE_POLICY)
+        if stored:
+            policy.update({k: float(v) for k, v in json.loads(stored).items()
+                           if k in policy and isinstance(v, (int, float))})
+        return policy
 
     def grids(self) -> list[dict[str, Any]]:
         """The grids of my scope as the last pull found them, by code."""

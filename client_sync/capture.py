@@ -7,7 +7,8 @@ is still at the door rather than hours later at sync time.
 What the server would only *flag* is pointed out here too (``report_warnings``,
 ``visit_warnings``), against the offline cache: a point outside my grids, a visit far from
 the household, a photo taken far from the report. The record is queued all the same; the
-server's flags decide, and these hints use the server's default thresholds.
+server's flags decide, and these hints use the thresholds the server published
+(``GET /api/v1/capture-policy``, kept by ``gridsync pull``), or its defaults before a pull.
 """
 
 from __future__ import annotations
@@ -24,15 +25,10 @@ from marshmallow import ValidationError as SchemaError
 from client_sync.cache import LocalCache, distance_m
 from client_sync.exceptions import ValidationError
 
-__all__ = ["DEFAULT_CATEGORY", "LOCATION_MISMATCH_M", "OFF_SITE_ACCURACY_CAP_M", "OFF_SITE_M",
-           "check_need_categories", "default_category", "household_body", "household_by_code",
-           "report_body", "report_warnings", "to_wgs84", "validate", "visit_body",
-           "visit_warnings", "wire_time"]
+__all__ = ["DEFAULT_CATEGORY", "check_need_categories", "default_category", "household_body",
+           "household_by_code", "report_body", "report_warnings", "to_wgs84", "validate",
+           "visit_body", "visit_warnings", "wire_time"]
 
-# The server's defaults (server/config.py); the API does not publish a deployment's own.
-OFF_SITE_M = 150.0
-OFF_SITE_ACCURACY_CAP_M = 100.0
-LOCATION_MISMATCH_M = 100.0
 DEFAULT_CATEGORY = "other"  # in the server's default categories (其他)
 
 
@@ -189,22 +185,23 @@ def _outside_grids(cache: LocalCache, where: tuple[float, float], what: str) -> 
 def report_warnings(cache: LocalCache, body: Mapping[str, Any],
                     photo_points: Iterable[tuple[str, float, float]] = ()) -> list[str]:
     """What the server will flag on this report body: outside my grids, and each photo
-    (``(name, lat, lon)`` from its EXIF) farther than ``LOCATION_MISMATCH_M`` from it."""
+    (``(name, lat, lon)`` from its EXIF) farther than the policy's ``location_mismatch_m``."""
     where = _wgs84_of(body.get("location"))
     if where is None:
         return []
     found = _outside_grids(cache, where, "The report")
+    limit_m = cache.capture_policy()["location_mismatch_m"]
     for name, lat, lon in photo_points:
         metres = distance_m(where[0], where[1], lat, lon)
-        if metres > LOCATION_MISMATCH_M:
+        if metres > limit_m:
             found.append(f"{name} was taken {metres:.0f} m from the report's position "
-                         f"(its EXIF GPS); more than {LOCATION_MISMATCH_M:.0f} m is flagged.")
+                         f"(its EXIF GPS); more than {limit_m:.0f} m is flagged.")
     return found
 
 
 def visit_warnings(cache: LocalCache, body: Mapping[str, Any]) -> list[str]:
     """What the server will flag on this visit body: farther from the household than
-    ``OFF_SITE_M`` plus the GPS accuracy (capped), or outside my grids."""
+    the policy's ``off_site_m`` plus the GPS accuracy (capped), or outside my grids."""
     where = _wgs84_of(body.get("location"))
     if where is None:
         return []
@@ -216,7 +213,8 @@ def visit_warnings(cache: LocalCache, body: Mapping[str, Any]) -> list[str]:
     if home is None:
         return _outside_grids(cache, where, "The visit")
     accuracy = (body.get("location") or {}).get("accuracy_m") or 0.0
-    allowance = OFF_SITE_M + min(float(accuracy), OFF_SITE_ACCURACY_CAP_M)
+    policy = cache.capture_policy()
+    allowance = policy["off_site_m"] + min(float(accuracy), policy["off_site_accuracy_cap_m"])
     metres = distance_m(where[0], where[1], home[0], home[1])
     if metres <= allowance:
         return []

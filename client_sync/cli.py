@@ -65,6 +65,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
 EXIT_LOGIN, EXIT_UNREACHABLE, EXIT_REFUSED, EXIT_LOCKED = 4, 5, 6, 7
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic"}
 GRIDS_PATH = "/api/v1/grids"
+POLICY_PATH = "/api/v1/capture-policy"
 
 
 def server_address(text: str) -> str:
@@ -372,6 +373,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
         count = client.pull()
         # My grids' boundaries, so a capture outside them is pointed out offline.
         grids = client.cache.replace_grids(client.transport.get_json(GRIDS_PATH))
+        # The server's flag thresholds, so the warnings at capture use this deployment's own.
+        client.cache.set_capture_policy(client.transport.get_json(POLICY_PATH))
         households = len(client.cache.households())
     _say(f"Pulled {count} change(s); {households} household(s) and {grids} grid(s) "
          "available offline.")

@@ -6,7 +6,8 @@ from marshmallow import fields, validate
 
 from schemas.base import Schema
 
-__all__ = ["TokenRequestSchema", "TokenSchema", "MeSchema", "GridRefSchema"]
+__all__ = ["TokenRequestSchema", "TokenSchema", "MeSchema", "GridRefSchema",
+           "CapturePolicySchema"]
 
 
 class TokenRequestSchema(Schema):
@@ -44,3 +45,16 @@ class MeSchema(Schema):
     department = fields.Function(lambda u: u.department.code if u.department else None)
     grids = fields.List(fields.Nested(GridRefSchema))
     building_ids = fields.Function(lambda u: [b.id for b in u.buildings])
+
+
+class CapturePolicySchema(Schema):
+    """The thresholds behind the server's flags, so a phone warns at capture with the
+    deployment's own figures (a visit farther than ``off_site_m`` plus its GPS accuracy,
+    capped at ``off_site_accuracy_cap_m``, is flagged off_site; a photo whose EXIF GPS lies
+    more than ``location_mismatch_m`` from its report is flagged location_mismatch)."""
+
+    off_site_m = fields.Float(required=True)
+    off_site_accuracy_cap_m = fields.Float(required=True)
+    location_mismatch_m = fields.Float(required=True)
+    duplicate_radius_m = fields.Float(required=True)
+    duplicate_window_hours = fields.Float(required=True)

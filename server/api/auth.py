@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import current_app
 
-from schemas.auth import MeSchema, TokenRequestSchema, TokenSchema
+from schemas.auth import CapturePolicySchema, MeSchema, TokenRequestSchema, TokenSchema
 from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_token, current_user
 from server.errors import ApiError
@@ -65,3 +65,17 @@ def revoke_current_token() -> None:
 def me() -> Any:
     """Who I am: my role, community, department, grids and buildings."""
     return current_user()
+
+
+@bp.route("/capture-policy")
+@auth_required()
+@bp.response(200, CapturePolicySchema)
+def capture_policy() -> Any:
+    """The thresholds of the server's flags, for warnings at capture (``gridsync``, the
+    field app): the same configuration values the visit and report services use."""
+    cfg = current_app.config
+    return {"off_site_m": cfg["OFF_SITE_M"],
+            "off_site_accuracy_cap_m": cfg["OFF_SITE_ACCURACY_CAP_M"],
+            "location_mismatch_m": cfg["LOCATION_MISMATCH_M"],
+            "duplicate_radius_m": cfg["DUPLICATE_RADIUS_M"],
+            "duplicate_window_hours": cfg["DUPLICATE_WINDOW_HOURS"]}
