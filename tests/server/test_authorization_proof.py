@@ -270,6 +270,7 @@ GET     /health                                       ok  ok  ok  ok  ok  ok  ok
 POST    /auth/tokens                                  ok  ok  ok  ok  ok  ok  ok  ok  ok
 DELETE  /auth/tokens/current                          ok  ok  ok  ok  ok  ok  ok  ok  401
 GET     /me                                           ok  ok  ok  ok  ok  ok  ok  ok  401
+GET     /capture-policy                               ok  ok  ok  ok  ok  ok  ok  ok  401
 GET     /grids                                        ok  ok  ok  out ok  ok  out ok  401
 POST    /grids/import                                 ok  403 403 403 403 403 403 403 401
 GET     /grids/locate                                 ok  ok  ok  ok  ok  ok  ok  ok  401
