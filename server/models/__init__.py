@@ -8,6 +8,7 @@ from server.models.households import Household, YellowRibbonRequest
 from server.models.org import Building, Community, Department, Grid
 from server.models.photos import Photo
 from server.models.reports import REPORT_STATUSES, Category, Report, report_photos
+from server.models.tracks import Track, track_grids
 from server.models.uploads import Upload
 from server.models.users import (
     ApiToken,
@@ -27,4 +28,5 @@ __all__ = [
     "Upload",
     "CaseStep", "WebhookDelivery",
     "Household", "YellowRibbonRequest", "Visit", "VisitNeed", "visit_photos",
+    "Track", "track_grids",
 ]

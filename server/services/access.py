@@ -50,6 +50,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "visits.create": frozenset({R.SECRETARY, R.GRID_WORKER, R.BUILDING_HEAD}),
     "visits.read": frozenset({R.ADMIN, R.SECRETARY, R.GRID_WORKER, R.SUPERVISOR,
                               R.BUILDING_HEAD}),
+    # Patrol tracks (巡查轨迹): recorded by who patrols; read by who oversees them too.
+    "tracks.create": frozenset({R.GRID_WORKER, R.SUPERVISOR}),
+    "tracks.read": frozenset({R.ADMIN, R.SECRETARY, R.DISPATCHER, R.GRID_WORKER,
+                              R.SUPERVISOR}),
     "stats.coverage": frozenset({R.ADMIN, R.SECRETARY, R.SUPERVISOR, R.GRID_WORKER}),
     "stats.cases": frozenset({R.ADMIN, R.SECRETARY, R.DISPATCHER}),
     "cases.transition": frozenset({R.DISPATCHER, R.DEPARTMENT, R.SUPERVISOR}),

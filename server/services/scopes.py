@@ -24,6 +24,9 @@ one's reach is a 403. The rules, resource by resource:
 - people (``worker_scope``): the map's worker filter offers the grid workers of my grids;
   a building head none.
 - visits (``visit_scope``): the visits in my grids; a building head's buildings' only.
+- patrol tracks (``track_scope``): all for admins and the command centre; a secretary's
+  community; a worker's or supervisor's grids; everyone their own. A track belongs to the
+  grids its worker works in when it arrives, and to their community (``track_home``).
 - reports and cases (``report_scope``): all for admins and the command centre; the reports
   of my grids (a secretary's: also of their community, outside every grid too); a
   department the cases dispatched to it, now or before; everyone the reports they made.
@@ -68,10 +71,12 @@ from server.models import (
     Photo,
     Report,
     Role,
+    Track,
     Upload,
     User,
     Visit,
     report_photos,
+    track_grids,
     visit_photos,
 )
 from server.services.access import Access
@@ -80,8 +85,8 @@ __all__ = ["PHOTO_VIEW_CHECKS", "PhotoViewCheck", "usable_photos", "sees_report"
            "visible_report_ids", "grid_scope", "grids_in_scope",
            "building_scope", "household_scope", "sees_household", "require_household_place",
            "require_household_reach", "require_community_registry", "works_in_community",
-           "worker_scope", "visit_scope", "report_grid_scope", "report_scope",
-           "require_case_reach", "stats_scope", "sees_photo", "owns_upload",
+           "worker_scope", "visit_scope", "track_scope", "track_home", "report_grid_scope",
+           "report_scope", "require_case_reach", "stats_scope", "sees_photo", "owns_upload",
            "feed_household_scope", "feed_report_scope", "scope_fingerprint"]
 
 
@@ -182,6 +187,35 @@ def visit_scope(access: Access) -> ColumnElement[bool]:
         clause = and_(clause, Visit.household_id.in_(select(Household.id).where(
             access.building_clause(Household.building_id))))
     return clause
+
+
+# -- patrol tracks ---------------------------------------------------------------------------
+
+
+def track_scope(access: Access) -> ColumnElement[bool]:
+    """SQL: the patrol tracks this user may read (see the module docstring)."""
+    if access.everywhere:
+        return true()
+    user = access.user
+    clauses: list[ColumnElement[bool]] = [Track.worker_id == user.id]
+    if access.role is Role.SECRETARY and user.community_id is not None:
+        clauses.append(Track.community_id == user.community_id)
+    if access.role in (Role.GRID_WORKER, Role.SUPERVISOR, Role.SECRETARY) and access.grid_ids:
+        clauses.append(Track.id.in_(select(track_grids.c.track_id).where(
+            track_grids.c.grid_id.in_(sorted(access.grid_ids)))))
+    return or_(*clauses)
+
+
+def track_home(session: Session, access: Access) -> tuple[list[int], int | None]:
+    """Where a track the user records belongs: (their grids' ids, their community's id).
+
+    The community is the user's own, else that of their first grid (by id).
+    """
+    grids = sorted(access.grid_ids)
+    community = access.user.community_id
+    if community is None and grids:
+        community = session.scalar(select(Grid.community_id).where(Grid.id == grids[0]))
+    return grids, community
 
 
 # -- reports and cases -----------------------------------------------------------------------
