@@ -14,7 +14,7 @@ __all__ = [
 ]
 
 # The order matters to nobody on the wire; the client sends parents before children.
-BATCH_KINDS = ("household", "visit", "report")
+BATCH_KINDS = ("household", "visit", "report", "track")
 CHANGE_KINDS = ("household", "report", "category")
 MAX_BATCH = 200
 MAX_CHANGES = 1000
@@ -28,8 +28,9 @@ class SyncRecordSchema(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(BATCH_KINDS))
     client_uuid = UUIDString(required=True)
     body = fields.Dict(required=True, metadata={
-        "description": "HouseholdCreate, VisitCreate or ReportCreate; its client_uuid may be "
-                       "left out (the record's is used) and must match if given"})
+        "description": "HouseholdCreate, VisitCreate, ReportCreate or TrackCreate; its "
+                       "client_uuid may be left out (the record's is used) and must match "
+                       "if given"})
 
 
 class SyncBatchSchema(Schema):

@@ -78,9 +78,11 @@ def record_kinds() -> dict[str, RecordKind]:
     """The kinds a batch takes (imported late: each comes from its own resource's modules)."""
     from schemas.households import HouseholdCreateSchema
     from schemas.reports import ReportCreateSchema
+    from schemas.tracks import TrackCreateSchema
     from schemas.visits import VisitCreateSchema
     from server.services.households import create_household
     from server.services.reports import create_report
+    from server.services.tracks import create_track
     from server.services.visits import create_visit
 
     return {
@@ -89,6 +91,7 @@ def record_kinds() -> dict[str, RecordKind]:
         "visit": RecordKind("visits.create", VisitCreateSchema, create_visit, "/api/v1/visits"),
         "report": RecordKind("reports.create", ReportCreateSchema, create_report,
                              "/api/v1/reports"),
+        "track": RecordKind("tracks.create", TrackCreateSchema, create_track, "/api/v1/tracks"),
     }
 
 
