@@ -1,16 +1,24 @@
 """How long the case figures take on a city's quarter (7,534 reports), and on one ten times busier.
 
-Usage: python bench/case_stats.py [postgresql://user@host/db]   (default: a temporary SQLite)
+Usage: python bench/case_stats.py [postgresql://user@host/db] [--runs 7]
+       (default: a temporary SQLite file; with a URL, a database gridwork_bench_cases on
+       that server, made and dropped by the bench)
 
 Builds N reports with their five workflow steps (core bulk inserts), then times
 GET /api/v1/stats/cases's service (counts, stage percentiles, department ranking), the weekly
-report and the escalation scan that every queue read runs. Prints one line per figure.
+report and the escalation scan that every queue read runs: the median and the worst of
+--runs warm samples each (never the best), and each against its baseline measured in the
+same run, a ``count(*)`` over the same reports (the quarter's, or the week's), with the
+machine's load average.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -19,16 +27,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import load_average, own_database, samples_ms, summary  # noqa: E402
 from server import create_app  # noqa: E402
 from server.extensions import db  # noqa: E402
 from server.models import CaseStep, Category, Community, Department, Grid, Report, User  # noqa: E402
 from server.services.case_stats import case_stats  # noqa: E402
 from server.services.escalation import escalate_overdue  # noqa: E402
-from server.services.weekly import weekly_report  # noqa: E402
+from server.services.weekly import week_bounds, weekly_report  # noqa: E402
 from tests.dbsetup import make_test_database  # noqa: E402 - a throwaway schema on PostgreSQL
 
 START = datetime(2026, 7, 1, tzinfo=UTC)
@@ -90,17 +99,27 @@ def _fill(n: int) -> None:
     db.session.commit()
 
 
-def _timed(label: str, func: Any, repeat: int = 3) -> Any:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = func()
-        best = min(best, time.perf_counter() - start)
-    print(f"  {label:<44} {best * 1000:8.1f} ms")
+def _timed(label: str, func: Any, runs: int, baseline: list[float]) -> Any:
+    """Print the median and worst of ``runs`` warm samples and their ratios to ``baseline``."""
+    result = func()
+    times = samples_ms(func, runs, warm=0, after=db.session.rollback)
+    base = statistics.median(baseline)
+    print(f"  {label:<46} {summary(times)}  = {statistics.median(times) / base:6.1f}x / "
+          f"{max(times) / base:6.1f}x the count(*)")
     return result
 
 
-def run(n: int) -> None:
+def _count_baseline(label: str, start: datetime, end: datetime, runs: int) -> list[float]:
+    """``count(*)`` over the reports made in [start, end): what any figure must at least read."""
+    query = select(func.count()).select_from(Report).where(
+        Report.created_at >= start, Report.created_at < end)
+    n = db.session.scalar(query)
+    times = samples_ms(lambda: db.session.scalar(query), runs, after=db.session.rollback)
+    print(f"  {'baseline: count(*) of ' + label + f' ({n:,} rows)':<46} {summary(times)}")
+    return times
+
+
+def run(n: int, runs: int) -> None:
     """Fill a fresh database with ``n`` cases and print the timings."""
     with tempfile.TemporaryDirectory() as tmp:
         database = make_test_database(Path(tmp))
@@ -114,14 +133,18 @@ def run(n: int) -> None:
             print(f"{db.engine.dialect.name}, {n:,} reports "
                   f"(filled in {time.perf_counter() - start:.1f} s):")
             now = START + timedelta(days=120)
+            print(f"  {load_average()}")
+            quarter = _count_baseline("the quarter", START, START + timedelta(days=91), runs)
             stats = _timed("case_stats (a quarter: counts, p50/p90, ranking)", lambda: case_stats(
                 db.session, None, first=START.date(), last=(START + timedelta(days=91)).date(),
-                now=now))
+                now=now), runs, quarter)
+            week = _count_baseline("the week", *week_bounds("2026-W30"), runs)
             _timed("weekly_report 2026-W30", lambda: weekly_report(db.session, None, "2026-W30",
-                                                                   now=now))
-            _timed("escalation scan, nothing due", lambda: escalate_overdue(db.session, now=now))
+                                                                   now=now), runs, week)
+            _timed("escalation scan, nothing due", lambda: escalate_overdue(db.session, now=now),
+                   runs, quarter)
             print(f"  disposal rate {stats['disposal_rate']:.2%}, "
-                  f"median handle {stats['stages'][1]['median_s'] / 3600:.2f} h")
+                  f"median handle {stats['stages'][1]['median_s'] / 3600:.2f} h; {load_average()}")
             db.session.remove()
             db.engine.dispose()
         database.drop()
@@ -129,10 +152,17 @@ def run(n: int) -> None:
 
 def main() -> None:
     """Run on SQLite (or the PostgreSQL URL given) at 7,534 and 75,340 reports a quarter."""
-    if len(sys.argv) > 1:
-        os.environ["GRIDWORK_TEST_DATABASE_URL"] = sys.argv[1]
-    for n in (7_534, 75_340):
-        run(n)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url", nargs="?", help="a PostgreSQL server's URL: the bench makes "
+                        "and drops a database of its own there, gridwork_bench_cases")
+    parser.add_argument("--runs", type=int, default=7, help="timed samples per figure")
+    args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        if args.url:  # a database of the bench's own, never the shared test database
+            own = stack.enter_context(own_database(args.url, "gridwork_bench_cases"))
+            os.environ["GRIDWORK_TEST_DATABASE_URL"] = own
+        for n in (7_534, 75_340):
+            run(n, args.runs)
 
 
 if __name__ == "__main__":
