@@ -2,7 +2,7 @@
 
 One community C1 with grids G1 and G2; an actor of every role (and a grid worker of the
 neighbouring grid G2); in G1 a household with a phone and an ID number, a visit to it, a
-photo uploaded by the G1 worker, a report using that photo which the command centre has
+patrol track of the G1 worker, a photo uploaded by the G1 worker, a report using that photo which the command centre has
 accepted and dispatched to WATER, and an unfinished tus upload by the G1 worker. Writes
 that change state get fresh records per cell (``fresh_*``), so every cell is independent.
 """
@@ -201,6 +201,9 @@ class World:
         self.visit = self._ok(self.client.post(
             "/api/v1/visits", headers=worker, json=self.visit_body(self.household),
         )).get_json()["id"]
+        self.track = self._ok(self.client.post(
+            "/api/v1/tracks", headers=worker, json=self.track_body(),
+        )).get_json()["id"]
         self.upload = self._ok(self.client.post(
             "/api/v1/uploads/", headers={**worker, **self.tus(), "Upload-Length": "1000"},
         )).headers["Location"].rsplit("/", 1)[1]
@@ -263,6 +266,15 @@ class World:
                 "visited_at": (utcnow() - timedelta(hours=1)).isoformat(),
                 "location": self.site(), "outcome": "not_home",
                 "needs": [{"category": "garbage", "text": "楼道堆放杂物"}]}
+
+    def track_body(self) -> dict[str, Any]:
+        """A valid POST /tracks body: ten minutes of patrol around the G1 site, just ended."""
+        lat, lon = Factory.G1_CENTER
+        start = utcnow() - timedelta(minutes=15)
+        return {"client_uuid": str(uuid.uuid4()), "started_at": start.isoformat(),
+                "ended_at": (start + timedelta(minutes=10)).isoformat(),
+                "points": [[lat + i * 0.0002, lon, 8.0,
+                            (start + timedelta(minutes=i)).isoformat()] for i in range(10)]}
 
     # -- fresh records, one per cell ------------------------------------------------------
 

@@ -67,7 +67,7 @@ def get(path: str, **query: Any) -> Any:
     """A GET of ``path`` (its ids those of the G1 records) with ``query``."""
     def build(w: World, who: Who) -> Call:
         ids = {"household_id": w.household, "photo_id": w.photo, "report_id": w.report,
-               "visit_id": w.visit, "upload_id": w.upload}
+               "visit_id": w.visit, "upload_id": w.upload, "track_id": w.track}
         return Call("GET", V1 + path.format(**ids), dict(who.headers), query=query or None)
     return build
 
@@ -201,6 +201,11 @@ def add_visit(w: World, who: Who) -> Call:
                 json=w.visit_body(w.fresh_household()))
 
 
+def add_track(w: World, who: Who) -> Call:
+    """Record a patrol track around the G1 site."""
+    return Call("POST", f"{V1}/tracks", dict(who.headers), json=w.track_body())
+
+
 def manage_user(action: str, **body: Any) -> Any:
     """POST /users/<id>/<action> on a fresh G1 grid worker (admins manage accounts)."""
     def build(w: World, who: Who) -> Call:
@@ -327,6 +332,9 @@ POST    /visits                                       403 ok  403 403 403 ok  40
 GET     /visits                                       ok  ok  403 403 ok  ok  out ok  401
 GET     /visits/{visit_id}                            ok  ok  403 403 ok  ok  404 ok  401
 POST    /visits/{visit_id}/needs/{position}/report    ok  ok  403 403 ok  ok  404 ok  401
+POST    /tracks                                       403 403 403 403 ok  ok  ok  403 401
+GET     /tracks                                       ok  ok  ok  403 ok  ok  out 403 401
+GET     /tracks/{track_id}                            ok  ok  ok  403 ok  ok  404 403 401
 GET     /users                                        ok  403 403 403 403 403 403 403 401
 POST    /users/{user_id}/disable                      ok  403 403 403 403 403 403 403 401
 POST    /users/{user_id}/enable                       ok  403 403 403 403 403 403 403 401
@@ -339,7 +347,9 @@ POST    /buildings/import                             ok  403 403 403 403 403 40
 # Notes on rows: the sync batch's record is a visit to a G1 household. The map's worker
 # filter lists grid workers; a building head's is empty. An upload is its uploader's alone
 # (the G1 worker's here). Accounts and buildings are managed by admins alone (issue 15);
-# each account cell acts on a fresh user.
+# each account cell acts on a fresh user. A patrol track is recorded by who patrols (grid
+# workers, supervisors: issue 13.8) and read by them in their grids and by who oversees
+# them (secretary, command centre, admin); it belongs to its worker's grids.
 
 # Cells where the code is known to disagree with the table (reported, not adapted).
 GAPS: dict[tuple[str, str, str], dict[str, str]] = {}
@@ -386,6 +396,8 @@ REQUESTS: dict[tuple[str, str, str], Any] = {
     ("DELETE", "/uploads/{upload_id}", ""): tus("DELETE", fresh=True),
     ("POST", "/visits", ""): add_visit,
     ("GET", "/visits", ""): get("/visits", limit=500),
+    ("POST", "/tracks", ""): add_track,
+    ("GET", "/tracks", ""): get("/tracks", limit=500),
     ("POST", "/visits/{visit_id}/needs/{position}/report", ""): need_report,
     ("POST", "/users/{user_id}/disable", ""): manage_user("disable"),
     ("POST", "/users/{user_id}/enable", ""): manage_user("enable"),
@@ -408,6 +420,7 @@ PROBES: dict[tuple[str, str], Any] = {
     ("GET", "/map/cases"): has("features", "report"), ("GET", "/reports"): has("items", "report"),
     ("GET", "/reports.geojson"): has("features", "report"),
     ("GET", "/visits"): has("items", "visit"),
+    ("GET", "/tracks"): has("items", "track"),
 }
 # A batch answers 200; what decides is the status of its one record.
 INNER: dict[tuple[str, str], Any] = {("POST", "/sync/batch"): first_record_status}
