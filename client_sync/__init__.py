@@ -1,7 +1,8 @@
 """client_sync: the offline outbox that pushes every submission to Gridwork exactly once.
 
 ``SyncClient`` is the public face: capture (``queue_report``, ``queue_visit``,
-``queue_household``) into the durable ``Outbox``, ``sync()``/``push()`` to send, ``pull()``
+``queue_household``, ``queue_track`` and ``start_patrol`` for a patrol track) into the
+durable ``Outbox``, ``sync()``/``push()`` to send, ``pull()``
 into the ``LocalCache`` for offline lookups, ``run()`` as a background loop. Underneath:
 ``Transport`` (one HTTP session), ``TusUploader`` (resumable photos), retry timing
 (``next_delay``, ``retry_after_seconds``), photo preparation (``prepare_photo``) and the
@@ -25,6 +26,7 @@ from client_sync.exceptions import (
     TransientError,
     ValidationError,
 )
+from client_sync.patrol import Patrol
 from client_sync.photos import (
     ExifPoint,
     PhotoStore,
@@ -40,6 +42,7 @@ __all__ = [
     # the client
     "AgendaItem",
     "LocalCache",
+    "Patrol",
     "Status",
     "SyncClient",
     "SyncResult",

@@ -14,7 +14,7 @@ server's flags decide, and these hints use the thresholds the server published
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -26,8 +26,8 @@ from client_sync.cache import LocalCache, distance_m
 from client_sync.exceptions import ValidationError
 
 __all__ = ["DEFAULT_CATEGORY", "check_need_categories", "default_category", "household_body",
-           "household_by_code", "report_body", "report_warnings", "to_wgs84", "validate",
-           "visit_body", "visit_warnings", "wire_time"]
+           "household_by_code", "report_body", "report_warnings", "to_wgs84", "track_body",
+           "validate", "visit_body", "visit_warnings", "wire_time"]
 
 DEFAULT_CATEGORY = "other"  # in the server's default categories (其他)
 
@@ -35,10 +35,11 @@ DEFAULT_CATEGORY = "other"  # in the server's default categories (其他)
 def _schemas() -> dict[str, type[Schema]]:
     from schemas.households import HouseholdCreateSchema
     from schemas.reports import ReportCreateSchema
+    from schemas.tracks import TrackCreateSchema
     from schemas.visits import VisitCreateSchema
 
     return {"household": HouseholdCreateSchema, "visit": VisitCreateSchema,
-            "report": ReportCreateSchema}
+            "report": ReportCreateSchema, "track": TrackCreateSchema}
 
 
 def wire_time(value: datetime | str | None) -> str:
@@ -111,6 +112,24 @@ def household_body(*, door: str, head_name: str, building_id: int | None = None,
             "unit": unit, "door": door, "code": code, "head_name": head_name, "phone": phone,
             "id_number": id_number, "members": members,
             "location": _point(lat, lon, crs, accuracy_m), "tags": list(tags), "notes": notes}
+
+
+def track_body(*, started_at: datetime | str, ended_at: datetime | str,
+               points: Iterable[Sequence[Any] | Mapping[str, Any]], crs: str = "wgs84",
+               client_uuid: str | None = None) -> dict[str, Any]:
+    """A TrackCreate body (not yet validated): points as ``[lat, lon, accuracy_m,
+    recorded_at]``, a ``recorded_at`` given as a datetime sent with its zone."""
+    wire = []
+    for point in points:
+        if isinstance(point, Mapping):
+            point = [point.get("lat"), point.get("lon"), point.get("accuracy_m"),
+                     point.get("recorded_at")]
+        item = list(point)  # a point of the wrong shape is left for the schema to refuse
+        if len(item) == 4 and isinstance(item[3], datetime):
+            item[3] = wire_time(item[3])
+        wire.append(item)
+    return {"client_uuid": client_uuid or str(uuid.uuid4()), "started_at": wire_time(started_at),
+            "ended_at": wire_time(ended_at), "crs": crs, "points": wire}
 
 
 # -- checks against the offline cache -------------------------------------------------------

@@ -8,6 +8,7 @@ record's ``client_uuid`` before any network is touched); ``sync()`` pushes what 
     client.login("wang.wei", "...")
     uid = client.queue_report(category="garbage", lat=28.8021, lon=113.0744,
                               photos=["IMG_0001.jpg"], description="北河沿垃圾堆积")
+    patrol = client.start_patrol()  # 巡查: offer() each position, stop() at the end
     result = client.sync()          # SyncResult(pushed=1, failed=0, pending=0, ...)
 """
 
@@ -28,6 +29,7 @@ from client_sync import capture
 from client_sync.cache import AgendaItem, LocalCache
 from client_sync.credentials import Credentials
 from client_sync.exceptions import AuthRequired, SyncError, ValidationError
+from client_sync.patrol import Patrol
 from client_sync.photos import prepare_photo
 from client_sync.push import Pusher, PushStats
 from client_sync.queue import Item, Outbox
@@ -184,6 +186,25 @@ class SyncClient:
         uid = self.outbox.enqueue("household", body, client_uuid=body["client_uuid"])
         self.cache.note_local_household(uid, body)
         return uid
+
+    def queue_track(self, *, started_at: Any, ended_at: Any, points: Iterable[Any],
+                    crs: str = "wgs84", client_uuid: str | None = None) -> str:
+        """Validate and queue a patrol track (巡查轨迹): points ``[lat, lon, accuracy_m,
+        recorded_at]`` (or dicts), in time order within ``started_at``..``ended_at``."""
+        body = capture.track_body(started_at=started_at, ended_at=ended_at, points=points,
+                                  crs=crs, client_uuid=client_uuid)
+        capture.validate("track", body)
+        return self.outbox.enqueue("track", body, client_uuid=body["client_uuid"])
+
+    def start_patrol(self, **options: Any) -> Patrol:
+        """Start recording a patrol: ``offer()`` it every position, ``stop()`` it at the end;
+        it queues its track a segment at a time (``client_sync.patrol``)."""
+        def queue(started_at: Any, ended_at: Any, points: list[list[Any]]) -> str:
+            return self.queue_track(started_at=started_at, ended_at=ended_at, points=points,
+                                    crs=crs)
+
+        crs = options.pop("crs", "wgs84")
+        return Patrol(queue, **options)
 
     def _queue_with_photos(self, kind: str, body: dict[str, Any], photos: Sequence[Path | str],
                            photo_ids: list[str], depends: Iterable[str] = ()) -> str:

@@ -54,11 +54,14 @@ STATES = ("ready", "in_flight", "done", "failed")
 _MAX_WAIT_S = 86_400.0
 PHOTO_MISSING = "urn:gridwork:client:photo-missing"
 
-_SCHEMA = """
+# The kinds the table takes, from KINDS: an outbox made by a version that knew fewer
+# kinds is rebuilt when it opens (``_upgrade_kinds``).
+_KIND_CHECK = "CHECK (kind IN ({}))".format(", ".join(f"'{k}'" for k in KINDS))
+_TABLE = """
 CREATE TABLE IF NOT EXISTS records (
     seq             INTEGER PRIMARY KEY AUTOINCREMENT,
     client_uuid     TEXT NOT NULL UNIQUE,
-    kind            TEXT NOT NULL CHECK (kind IN ('photo', 'household', 'visit', 'report')),
+    kind            TEXT NOT NULL """ + _KIND_CHECK + """,
     payload         TEXT NOT NULL,
     payload_sha256  TEXT NOT NULL,
     depends_on      TEXT NOT NULL DEFAULT '[]',
@@ -75,7 +78,8 @@ CREATE TABLE IF NOT EXISTS records (
     upload_url      TEXT,
     upload_offset   INTEGER NOT NULL DEFAULT 0,
     CHECK ((kind = 'photo') = (file_sha256 IS NOT NULL))
-);
+)"""
+_SCHEMA = _TABLE + """;
 CREATE INDEX IF NOT EXISTS records_state_seq ON records (state, seq);
 CREATE INDEX IF NOT EXISTS records_file ON records (file_sha256) WHERE file_sha256 IS NOT NULL;
 CREATE TRIGGER IF NOT EXISTS records_frozen
@@ -560,8 +564,37 @@ def _connect(path: Path) -> sqlite3.Connection:
     db.row_factory = sqlite3.Row
     db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = FULL")
+    _upgrade_kinds(db)
     db.executescript(_SCHEMA)
     return db
+
+
+def _upgrade_kinds(db: sqlite3.Connection) -> None:
+    """Rebuild an outbox whose table refuses a kind this version sends (a patrol track),
+    keeping every row, its ``seq`` and the AUTOINCREMENT counter; in one transaction."""
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'records'"
+                     ).fetchone()
+    if row is None or _KIND_CHECK in row[0]:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        columns = ", ".join(r[1] for r in db.execute("PRAGMA table_info(records)"))
+        for statement in ("DROP TRIGGER IF EXISTS records_frozen",
+                          "DROP INDEX IF EXISTS records_state_seq",
+                          "DROP INDEX IF EXISTS records_file",
+                          "ALTER TABLE records RENAME TO records_before_upgrade", _TABLE,
+                          f"INSERT INTO records ({columns}) "  # noqa: S608 - our own names
+                          f"SELECT {columns} FROM records_before_upgrade",
+                          "DELETE FROM sqlite_sequence WHERE name = 'records'",
+                          "UPDATE sqlite_sequence SET name = 'records'"
+                          " WHERE name = 'records_before_upgrade'",
+                          "DROP TABLE records_before_upgrade"):
+            db.execute(statement)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    log.info("outbox upgraded to take the record kinds %s", ", ".join(KINDS))
 
 
 def _sha256(data: bytes) -> str:

@@ -65,7 +65,8 @@ def _replay(session: Session, access: Access, client_uuid: str, digest: str) -> 
 
 def _wgs84_points(body: Mapping[str, Any]) -> list[list[Any]]:
     """The stored form: ``[lat, lon, accuracy_m, seconds after started_at]`` in WGS-84."""
-    crs, start = body.get("crs") or "wgs84", body["started_at"]
+    crs: Any = body.get("crs") or "wgs84"  # one of CRS_CHOICES: the schema checked it
+    start = body["started_at"]
     stored = []
     for point in body["points"]:
         lat, lon = to_wgs84(point["lat"], point["lon"], crs)

@@ -1,0 +1,137 @@
+"""Patrol tracks from the client: queued offline, pushed once to a live server, segments."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from client_sync.client import SyncClient
+from client_sync.exceptions import ValidationError
+from client_sync.patrol import Patrol
+from client_sync.testing import LiveServer
+from server.extensions import db
+from server.geo import distance_m
+from server.models import Track
+from tests.client_sync.conftest import make_client
+from tests.factories import PASSWORD, Actor
+from tests.server.visit_support import point_at
+
+START = (28.8010, 113.0710)
+
+
+def _tracks() -> list[Track]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(Track).order_by(Track.started_at)))
+
+
+def test_a_queued_track_reaches_the_server_once(device: SyncClient) -> None:
+    begin = datetime.now(UTC) - timedelta(minutes=20)
+    points = [[*point_at(START, 30.0 * i), 6.0, begin + timedelta(seconds=30 * i)]
+              for i in range(10)]
+    uid = device.queue_track(started_at=begin, ended_at=begin + timedelta(minutes=5),
+                             points=points)
+    assert device.status().counts.get("ready") == 1
+    first = device.sync()
+    again = device.sync()
+    assert (first.pushed, first.failed, again.pushed) == (1, 0, 0)
+    (track,) = _tracks()
+    assert track.client_uuid == uid
+    assert track.point_count == 10
+    assert track.length_m == pytest.approx(270.0, abs=0.5)
+
+
+def test_a_bad_track_is_refused_at_capture(device: SyncClient) -> None:
+    begin = datetime.now(UTC) - timedelta(minutes=20)
+    with pytest.raises(ValidationError) as caught:
+        device.queue_track(started_at=begin, ended_at=begin + timedelta(minutes=1),
+                           points=[[*START, 5.0, begin + timedelta(minutes=2)]])
+    assert "points" in caught.value.errors
+    assert device.status().pending == 0
+
+
+def test_a_patrol_keeps_a_position_every_30_s_or_25_m() -> None:
+    queued: list[tuple[datetime, datetime, list[list[object]]]] = []
+    begin = datetime(2026, 12, 5, 1, 0, tzinfo=UTC)
+    patrol = Patrol(lambda s, e, p: queued.append((s, e, p)) or "uuid", started_at=begin)
+    here = START
+    kept = []
+    for second in range(0, 300, 5):  # a fix every 5 s, standing still for 2 minutes
+        if second >= 120:
+            here = point_at(here, 10.0)  # then walking at 2 m/s: 10 m per fix
+        kept.append(patrol.offer(*here, 5.0, begin + timedelta(seconds=second)))
+    standing = kept[:24]
+    assert sum(standing) == 4  # 0, 30, 60, 90 s
+    walking = kept[24:]  # 120 s on: kept at 120 s (30 s passed), then every 30 m
+    assert walking == [True, False, False] * 12
+    patrol.stop(begin + timedelta(minutes=5))
+    (segment,) = queued
+    assert segment[0] == begin and segment[1] == begin + timedelta(minutes=5)
+    assert len(segment[2]) == sum(kept)
+
+
+def test_a_long_patrol_goes_in_segments_whose_lengths_add_up(tmp_path: Path,
+                                                              live_server: LiveServer,
+                                                              worker: Actor) -> None:
+    phone = make_client(live_server.url, tmp_path / "phone")
+    phone.login(worker.user.username, PASSWORD)
+    begin = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    patrol = phone.start_patrol(started_at=begin, segment_points=10)
+    walked = [START]
+    for i in range(25):  # 25 positions 30 m and 30 s apart: 24 legs, 720 m
+        if i:
+            walked.append(point_at(walked[-1], 30.0))
+        assert patrol.offer(*walked[-1], 5.0, begin + timedelta(seconds=30 * i))
+    uuids = patrol.stop(begin + timedelta(seconds=30 * 25))
+    assert len(uuids) == 3  # 10, then 1 carried + 9, then 1 carried + 6 on stop
+    phone.close()  # the phone is switched off; everything waits in its outbox
+    phone = make_client(live_server.url, tmp_path / "phone")
+    try:
+        result = phone.sync()
+    finally:
+        phone.close()
+    assert (result.pushed, result.failed) == (3, 0)
+    tracks = _tracks()
+    assert [t.client_uuid for t in tracks] == uuids
+    expected = sum(distance_m(a, b) for a, b in zip(walked, walked[1:], strict=False))
+    assert sum(t.length_m for t in tracks) == pytest.approx(expected, abs=1.0)
+    assert tracks[0].ended_at == tracks[1].started_at
+    assert tracks[-1].ended_at == begin + timedelta(seconds=750)
+
+
+def test_an_outbox_made_before_tracks_takes_them_and_keeps_what_it_held(
+        tmp_path: Path) -> None:
+    """A device updated mid-shift: its outbox's table refused kind track; it is rebuilt."""
+    import sqlite3
+
+    from client_sync import queue
+
+    data = tmp_path / "phone"
+    with queue.Outbox(data) as outbox:
+        first = outbox.enqueue("household", {"door": "101"})
+        second = outbox.enqueue("household", {"door": "102"})
+        outbox.discard(second)  # the counter stays past a discarded record
+    old_check = "CHECK (kind IN ('photo', 'household', 'visit', 'report'))"
+    db = sqlite3.connect(data / "outbox.sqlite3")
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'records'").fetchone()[0]
+    db.executescript("PRAGMA writable_schema = ON;"
+                     "UPDATE sqlite_master SET sql = "
+                     f"{_quote(sql.replace(queue._KIND_CHECK, old_check))}"
+                     " WHERE name = 'records'; PRAGMA writable_schema = OFF;")
+    db.close()
+    db = sqlite3.connect(data / "outbox.sqlite3")
+    with pytest.raises(sqlite3.IntegrityError):  # the old table, as an older version made it
+        db.execute("INSERT INTO records (client_uuid, kind, payload, payload_sha256,"
+                   " created_at, updated_at) VALUES ('x', 'track', '{}', '', 0, 0)")
+    db.close()
+    with queue.Outbox(data) as outbox:
+        track = outbox.enqueue("track", {"points": []})
+        assert [i.client_uuid for i in outbox.next_batch(("household", "track"))] == [
+            first, track]
+        assert outbox.get(track).seq > outbox.get(first).seq + 1
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
