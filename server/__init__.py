@@ -100,6 +100,7 @@ def _register(app: Flask) -> None:
     from server.cli import register_cli
     from server.deadlines import install_request_deadline
     from server.errors import register_error_handlers
+    from server.field import register_field
     from server.request_limits import install_request_limits
     from server.security_headers import install_security_headers
     from server.web.views import register_web
@@ -112,4 +113,5 @@ def _register(app: Flask) -> None:
     install_security_headers(app)
     register_cli(app)
     register_web(app)
+    register_field(app)
     logging.getLogger("server").setLevel(app.config.get("LOG_LEVEL", "INFO"))

@@ -1,0 +1,151 @@
+// The field app: boot, the router, login and logout, the outbox badge, the service worker.
+import { api } from "./api.js";
+import { delMeta, getMeta, setMeta, uuid4 } from "./db.js";
+import { watch } from "./geo.js";
+import { currentLang, esc, loadMessages, otherLang, t } from "./i18n.js";
+import { summary } from "./outbox.js";
+import { configure, pull, pushSoon } from "./sync.js";
+import { installPatrol } from "./patrol.js";
+import {
+  agendaView, app, caseView, casesView, loginView, outboxView, reportView, toast, visitView,
+} from "./views.js";
+
+const root = document.getElementById("app");
+let cleanup = null;
+let loginNotice = null;
+
+function frame() {
+  root.innerHTML = `<header class="bar">
+      <h1 id="title"></h1>
+      <button type="button" id="lang" class="link" lang="${otherLang()}">${otherLang() === "en" ? "English" : "中文"}</button>
+    </header>
+    <main id="view" tabindex="-1"></main>
+    <div id="toast" class="toast" role="status" hidden></div>
+    <nav class="tabs" aria-label="${esc(t("nav.main"))}">
+      <a href="#/agenda" data-tab="agenda">${esc(t("nav.agenda"))}</a>
+      <a href="#/report" data-tab="report">${esc(t("nav.report"))}</a>
+      <a href="#/cases" data-tab="cases">${esc(t("nav.cases"))}</a>
+      <a href="#/outbox" data-tab="outbox">${esc(t("nav.outbox"))} <span id="badge" class="badge" hidden></span></a>
+    </nav>`;
+  document.getElementById("lang").addEventListener("click", async () => {
+    await setMeta("lang", otherLang());
+    await loadMessages(otherLang());
+    frame();
+    route();
+  });
+}
+
+async function badge() {
+  const { waiting, failed } = await summary();
+  document.body.dataset.waiting = String(waiting);
+  document.body.dataset.failed = String(failed);
+  const el = document.getElementById("badge");
+  if (!el) return;
+  el.hidden = waiting === 0;
+  el.textContent = String(waiting);
+  el.classList.toggle("badge-failed", failed > 0);
+  el.setAttribute("aria-label", t("outbox.badge", { n: waiting }));
+}
+
+async function route() {
+  if (cleanup) { cleanup(); cleanup = null; }
+  const token = await getMeta("token");
+  const hash = location.hash || "#/agenda";
+  const [, name, arg] = hash.split("/");
+  let view;
+  if (!token || name === "login") {
+    document.body.dataset.view = "login";
+    view = await loginView(loginNotice);
+  } else {
+    document.body.dataset.view = name || "agenda";
+    const views = { agenda: agendaView, visit: visitView, report: reportView, outbox: outboxView,
+      cases: casesView, case: caseView };
+    view = await (views[name] || agendaView)(arg);
+  }
+  document.title = `${view.title} · ${t("app.name")}`;
+  document.getElementById("title").textContent = view.title;
+  const main = document.getElementById("view");
+  const action = view.action;
+  main.innerHTML = view.html + (action ? `<div class="action"><button type="button" id="${action.id}"
+    class="button primary${action.pressed ? " pressed" : ""}"${action.pressed === undefined ? "" : ` aria-pressed="${action.pressed}"`}>${esc(action.label)}</button></div>` : "");
+  for (const a of document.querySelectorAll(".tabs a")) {
+    const current = a.dataset.tab === (name || "agenda") || (a.dataset.tab === "agenda" && name === "visit")
+      || (a.dataset.tab === "cases" && name === "case");
+    if (current) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+  document.querySelector(".tabs").hidden = document.body.dataset.view === "login";
+  cleanup = view.bind ? view.bind(main) || null : null;
+  document.body.dataset.ready = hash;
+  await badge();
+}
+
+app.go = (hash) => {
+  if (location.hash === hash) route(); else location.hash = hash;
+};
+
+async function refresh() {
+  if (!navigator.onLine || !(await getMeta("token"))) return;
+  try {
+    await pull();
+    document.body.dataset.pulled = new Date().toISOString();
+    if (["agenda", "cases"].includes(document.body.dataset.view)) route();
+  } catch (error) {
+    if (error.authRequired) authLost();
+  }
+  pushSoon();
+}
+
+async function authLost() {
+  // The token was revoked or expired: back to the login page, the outbox untouched.
+  await delMeta("token");
+  loginNotice = t("login.revoked");
+  app.go("#/login");
+}
+
+app.login = async (username, password) => {
+  let deviceId = await getMeta("device_id");
+  if (!deviceId) { deviceId = uuid4(); await setMeta("device_id", deviceId); }
+  const answer = await api("POST", "/auth/tokens", { json: { username, password,
+    device_id: `field-${deviceId}` }, token: null });
+  const me = await api("GET", "/me", { token: answer.token });
+  const previous = await getMeta("user");
+  if (previous && previous.id !== me.id) await delMeta("cursor"); // another worker's scope
+  await setMeta("token", answer.token);
+  await setMeta("user", me);
+  app.user = me;
+  loginNotice = null;
+  app.go("#/agenda");
+  refresh();
+};
+
+async function boot() {
+  await loadMessages((await getMeta("lang")) || "zh-CN");
+  try {
+    app.config = await (await fetch("/field/config.json")).json();
+  } catch (error) {
+    app.config = {};
+  }
+  app.user = (await getMeta("user")) || null;
+  configure({ authLost, kinds: app.config.batch_kinds });
+  installPatrol(app);
+  frame();
+  window.addEventListener("hashchange", route);
+  window.addEventListener("outbox-changed", badge);
+  window.addEventListener("online", refresh);
+  window.addEventListener("offline", badge);
+  watch();
+  await route();
+  document.body.dataset.booted = currentLang();
+  refresh();
+  setInterval(() => { if (navigator.onLine) pushSoon(); }, 30000);
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/field/sw.js", { scope: "/field/" }).then(() => {
+      document.body.dataset.sw = "registered";
+    }, (error) => console.warn("service worker:", error));
+  }
+}
+
+boot().catch((error) => {
+  console.error(error);
+  toast(t("error.generic", { why: error.message }));
+});
