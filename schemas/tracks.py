@@ -22,7 +22,8 @@ from schemas.coverage import DayOrTime
 
 __all__ = ["MAX_TRACK_POINTS", "MAX_TRACK_HOURS", "TrackPoint", "TrackCreateSchema",
            "TrackSummarySchema", "TrackSchema", "TrackPageSchema", "TrackListArgsSchema",
-           "POINT_FIELDS"]
+           "POINT_FIELDS", "MapTrackArgsSchema", "TrackDaySchema", "PatrolArgsSchema",
+           "PatrolDaySchema", "PatrolDaysSchema"]
 
 # A 12-hour patrol at one point every 30 s is 1,440 points; a segment holds at most this.
 MAX_TRACK_POINTS = 5000
@@ -160,3 +161,51 @@ class TrackListArgsSchema(ListArgsSchema):
     worker_id = fields.Integer(load_default=None)
     from_ = DayOrTime(load_default=None, data_key="from")
     to = DayOrTime(load_default=None)
+
+
+class MapTrackArgsSchema(Schema):
+    """``?worker=`` (a grid worker may leave it out: their own) and ``?day=`` (Beijing)."""
+
+    worker = fields.Integer(load_default=None, metadata={"description": "the worker's user id"})
+    day = fields.Date(required=True)
+
+
+class TrackDaySchema(Schema):
+    """A worker's patrol on one day: the tracks that started that day, in time order."""
+
+    worker_id = fields.Integer()
+    day = fields.Date()
+    length_m = fields.Float(metadata={"description": "the tracks' lengths added up"})
+    duration_s = fields.Float(metadata={
+        "description": "time on patrol: the tracks' spans joined where they overlap"})
+    tracks = fields.List(fields.Nested(TrackSchema))
+
+
+class PatrolArgsSchema(Schema):
+    """The period (``from``/``to``: Beijing days or times, ``to`` excluded; by default the
+    30 days up to now) and optionally one worker."""
+
+    from_ = DayOrTime(load_default=None, data_key="from")
+    to = DayOrTime(load_default=None)
+    worker_id = fields.Integer(load_default=None)
+
+
+class PatrolDaySchema(Schema):
+    """One worker's patrol on one day (a track counts on the day it started)."""
+
+    day = fields.Date()
+    worker_id = fields.Integer()
+    worker = fields.String()
+    tracks = fields.Integer()
+    length_m = fields.Float()
+    duration_s = fields.Float(metadata={"description": "the tracks' spans, overlaps once"})
+    first_started_at = fields.AwareDateTime()
+    last_ended_at = fields.AwareDateTime()
+
+
+class PatrolDaysSchema(Schema):
+    """Patrol length and time per worker per day, newest day first."""
+
+    start = fields.AwareDateTime()
+    end = fields.AwareDateTime()
+    items = fields.List(fields.Nested(PatrolDaySchema))

@@ -7,13 +7,23 @@ from typing import Any
 from flask import current_app
 from sqlalchemy.orm import selectinload
 
-from schemas.tracks import TrackCreateSchema, TrackListArgsSchema, TrackPageSchema, TrackSchema
+from schemas.tracks import (
+    MapTrackArgsSchema,
+    PatrolArgsSchema,
+    PatrolDaysSchema,
+    TrackCreateSchema,
+    TrackDaySchema,
+    TrackListArgsSchema,
+    TrackPageSchema,
+    TrackSchema,
+)
 from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_access
 from server.extensions import db
 from server.models import Track
+from server.models.types import utcnow
 from server.services import tracks as service
-from server.services.coverage import to_instant
+from server.services.coverage import coverage_window, to_instant
 from server.services.paging import paginate
 
 __all__ = ["bp"]
@@ -68,3 +78,33 @@ def list_tracks(args: dict[str, Any]) -> Any:
 def get_track(track_id: int) -> Any:
     """One track with its points, if it is in my scope (404 otherwise)."""
     return service.get_track(db.session, current_access(), track_id)
+
+
+@bp.route("/map/tracks")
+@auth_required("tracks.read")
+@bp.arguments(MapTrackArgsSchema, location="query")
+@bp.response(200, TrackDaySchema)
+@bp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+def map_tracks(args: dict[str, Any]) -> Any:
+    """A worker's day track (巡查轨迹): the tracks that started that Beijing day, in order,
+    with the day's patrol length and time. A grid worker may leave `worker` out."""
+    return service.worker_day_tracks(db.session, current_access(), worker_id=args["worker"],
+                                     day=args["day"], zone=current_app.config["TIMEZONE"])
+
+
+@bp.route("/stats/patrols")
+@auth_required("tracks.read")
+@bp.arguments(PatrolArgsSchema, location="query")
+@bp.response(200, PatrolDaysSchema)
+@bp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+def patrol_stats(args: dict[str, Any]) -> Any:
+    """Patrol length and time per worker per day in my scope, newest day first.
+
+    from/to are Beijing days or times (to excluded; by default the 30 days up to now); a
+    track counts on the day it started; time on patrol joins overlapping tracks.
+    """
+    zone = current_app.config["TIMEZONE"]
+    start, end = coverage_window(args["from_"], args["to"], zone, utcnow())
+    items = service.patrol_days(db.session, current_access(), start=start, end=end, zone=zone,
+                                worker_id=args["worker_id"])
+    return {"start": start, "end": end, "items": items}

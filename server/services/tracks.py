@@ -11,9 +11,10 @@ and community they work in (``scopes.track_home``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import Select, insert, select
@@ -21,14 +22,17 @@ from sqlalchemy.orm import Session
 
 from server.errors import ConflictError, NotFoundError, UnprocessableError
 from server.geo import distance_m, to_wgs84
-from server.models import Track, track_grids
+from server.models import Role, Track, User, track_grids
 from server.models.types import utcnow
 from server.services.access import Access
 from server.services.idempotency import body_digest, create_once, find_replay
 from server.services.scopes import track_home, track_scope
 
-__all__ = ["TRACK_ACCURACY_LIMIT_M", "create_track", "track_length_m", "get_track",
-           "track_query"]
+__all__ = ["TRACK_ACCURACY_LIMIT_M", "MAX_PATROL_DAYS", "create_track", "track_length_m",
+           "get_track", "track_query", "time_on_patrol_s", "worker_day_tracks", "patrol_days"]
+
+# The longest period the patrol figures cover in one answer.
+MAX_PATROL_DAYS = 366
 
 # Points with a worse accuracy radius are stored and drawn, but not measured.
 TRACK_ACCURACY_LIMIT_M = 100.0
@@ -97,7 +101,9 @@ def create_track(session: Session, access: Access, body: Mapping[str, Any],
     def build() -> Track:
         track = Track(client_uuid=body["client_uuid"], body_sha256=digest,
                       worker_id=access.user.id, community_id=community_id,
-                      started_at=body["started_at"], ended_at=body["ended_at"],
+                      # UTC at once, so the first answer reads as every later one
+                      started_at=body["started_at"].astimezone(UTC),
+                      ended_at=body["ended_at"].astimezone(UTC),
                       received_at=now, input_crs=body.get("crs") or "wgs84",
                       point_count=len(points), length_m=round(track_length_m(points), 1),
                       points=points)
@@ -131,3 +137,73 @@ def track_query(access: Access, args: Mapping[str, Any], start: datetime | None,
     if end is not None:
         query = query.where(Track.started_at < end)
     return query
+
+
+def time_on_patrol_s(spans: Iterable[tuple[datetime, datetime]]) -> float:
+    """Seconds covered by the ``(start, end)`` spans, a stretch two of them share once."""
+    total, reach = 0.0, None
+    for start, end in sorted(spans):
+        if reach is not None and start < reach:
+            start = reach
+        if end > start:
+            total += (end - start).total_seconds()
+        reach = end if reach is None else max(reach, end)
+    return total
+
+
+def _day_window(day: date, zone: str) -> tuple[datetime, datetime]:
+    tz = ZoneInfo(zone)
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    return start, datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+
+
+def worker_day_tracks(session: Session, access: Access, *, worker_id: int | None, day: date,
+                      zone: str) -> dict[str, Any]:
+    """A worker's tracks that started on local ``day``, in time order, with the day's length
+    and time on patrol. A grid worker may leave ``worker_id`` out: their own."""
+    if worker_id is None:
+        if access.role is not Role.GRID_WORKER:
+            raise UnprocessableError("Choose a worker for the day's track.",
+                                     errors={"worker": ["Required."]})
+        worker_id = access.user.id
+    start, end = _day_window(day, zone)
+    tracks = list(session.scalars(
+        track_query(access, {"worker_id": worker_id}, start, end)
+        .order_by(Track.started_at, Track.id)))
+    return {"worker_id": worker_id, "day": day,
+            "length_m": round(sum(t.length_m for t in tracks), 1),
+            "duration_s": time_on_patrol_s((t.started_at, t.ended_at) for t in tracks),
+            "tracks": tracks}
+
+
+def patrol_days(session: Session, access: Access, *, start: datetime, end: datetime,
+                zone: str, worker_id: int | None = None) -> list[dict[str, Any]]:
+    """Patrol length and time per worker per local day of ``[start, end)``, newest day
+    first, then by worker name. A track counts on the day it started."""
+    if end - start > timedelta(days=MAX_PATROL_DAYS):
+        raise UnprocessableError(f"Ask for at most {MAX_PATROL_DAYS} days at a time.",
+                                 errors={"from": [f"At most {MAX_PATROL_DAYS} days before to."]})
+    query = (select(Track.worker_id, User.display_name, Track.started_at, Track.ended_at,
+                    Track.length_m)  # never the points: a month holds thousands of tracks
+             .join(User, User.id == Track.worker_id)
+             .where(track_scope(access), Track.started_at >= start, Track.started_at < end))
+    if worker_id is not None:
+        query = query.where(Track.worker_id == worker_id)
+    tz = ZoneInfo(zone)
+    days: dict[tuple[date, int], dict[str, Any]] = {}
+    spans: dict[tuple[date, int], list[tuple[datetime, datetime]]] = {}
+    for worker, name, started, ended, length in session.execute(query):
+        key = (started.astimezone(tz).date(), worker)
+        row = days.setdefault(key, {"day": key[0], "worker_id": worker, "worker": name,
+                                    "tracks": 0, "length_m": 0.0,
+                                    "first_started_at": started, "last_ended_at": ended})
+        row["tracks"] += 1
+        row["length_m"] += length
+        row["first_started_at"] = min(row["first_started_at"], started)
+        row["last_ended_at"] = max(row["last_ended_at"], ended)
+        spans.setdefault(key, []).append((started, ended))
+    for key, row in days.items():
+        row["length_m"] = round(row["length_m"], 1)
+        row["duration_s"] = time_on_patrol_s(spans[key])
+    return sorted(days.values(), key=lambda r: (-r["day"].toordinal(), r["worker"],
+                                                r["worker_id"]))

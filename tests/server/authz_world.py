@@ -2,8 +2,9 @@
 
 One community C1 with grids G1 and G2; an actor of every role (and a grid worker of the
 neighbouring grid G2); in G1 a household with a phone and an ID number, a visit to it, a
-patrol track of the G1 worker, a photo uploaded by the G1 worker, a report using that photo which the command centre has
-accepted and dispatched to WATER, and an unfinished tus upload by the G1 worker. Writes
+patrol track of the G1 worker, a photo uploaded by the G1 worker, a report using that photo
+which the command centre has accepted and dispatched to WATER, and an unfinished tus
+upload by the G1 worker. Writes
 that change state get fresh records per cell (``fresh_*``), so every cell is independent.
 """
 
@@ -14,9 +15,10 @@ import itertools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -201,9 +203,11 @@ class World:
         self.visit = self._ok(self.client.post(
             "/api/v1/visits", headers=worker, json=self.visit_body(self.household),
         )).get_json()["id"]
-        self.track = self._ok(self.client.post(
-            "/api/v1/tracks", headers=worker, json=self.track_body(),
-        )).get_json()["id"]
+        track = self._ok(self.client.post(
+            "/api/v1/tracks", headers=worker, json=self.track_body())).get_json()
+        self.track = track["id"]
+        self.track_day = datetime.fromisoformat(track["started_at"]).astimezone(
+            ZoneInfo("Asia/Shanghai")).date().isoformat()  # the Beijing day it counts on
         self.upload = self._ok(self.client.post(
             "/api/v1/uploads/", headers={**worker, **self.tus(), "Upload-Length": "1000"},
         )).headers["Location"].rsplit("/", 1)[1]

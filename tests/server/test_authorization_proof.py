@@ -201,6 +201,14 @@ def add_visit(w: World, who: Who) -> Call:
                 json=w.visit_body(w.fresh_household()))
 
 
+def g1_worker_day(path: str) -> Any:
+    """A GET of ``path`` for the G1 worker's day (the Beijing day of the world's track)."""
+    def build(w: World, who: Who) -> Call:
+        return Call("GET", V1 + path, dict(who.headers), query={
+            "worker": w.user_ids["worker"], "day": w.track_day})
+    return build
+
+
 def add_track(w: World, who: Who) -> Call:
     """Record a patrol track around the G1 site."""
     return Call("POST", f"{V1}/tracks", dict(who.headers), json=w.track_body())
@@ -260,6 +268,11 @@ def grid_g1_in(w: World, body: Any) -> bool:
     items = body["features"] if isinstance(body, dict) else body
     return any(item.get("code", item.get("properties", {}).get("code")) == "G1"
                for item in items)
+
+
+def patrols_have_g1_worker(w: World, body: Any) -> bool:
+    """Whether the G1 worker's patrol day is among the figures."""
+    return any(item["worker_id"] == w.user_ids["worker"] for item in body["items"])
 
 
 def first_record_status(body: Any) -> int:
@@ -335,6 +348,8 @@ POST    /visits/{visit_id}/needs/{position}/report    ok  ok  403 403 ok  ok  40
 POST    /tracks                                       403 403 403 403 ok  ok  ok  403 401
 GET     /tracks                                       ok  ok  ok  403 ok  ok  out 403 401
 GET     /tracks/{track_id}                            ok  ok  ok  403 ok  ok  404 403 401
+GET     /map/tracks                                   ok  ok  ok  403 ok  ok  out 403 401
+GET     /stats/patrols                                ok  ok  ok  403 ok  ok  out 403 401
 GET     /users                                        ok  403 403 403 403 403 403 403 401
 POST    /users/{user_id}/disable                      ok  403 403 403 403 403 403 403 401
 POST    /users/{user_id}/enable                       ok  403 403 403 403 403 403 403 401
@@ -398,6 +413,8 @@ REQUESTS: dict[tuple[str, str, str], Any] = {
     ("GET", "/visits", ""): get("/visits", limit=500),
     ("POST", "/tracks", ""): add_track,
     ("GET", "/tracks", ""): get("/tracks", limit=500),
+    ("GET", "/map/tracks", ""): g1_worker_day("/map/tracks"),
+    ("GET", "/stats/patrols", ""): get("/stats/patrols"),
     ("POST", "/visits/{visit_id}/needs/{position}/report", ""): need_report,
     ("POST", "/users/{user_id}/disable", ""): manage_user("disable"),
     ("POST", "/users/{user_id}/enable", ""): manage_user("enable"),
@@ -421,6 +438,8 @@ PROBES: dict[tuple[str, str], Any] = {
     ("GET", "/reports.geojson"): has("features", "report"),
     ("GET", "/visits"): has("items", "visit"),
     ("GET", "/tracks"): has("items", "track"),
+    ("GET", "/map/tracks"): has("tracks", "track"),
+    ("GET", "/stats/patrols"): patrols_have_g1_worker,
 }
 # A batch answers 200; what decides is the status of its one record.
 INNER: dict[tuple[str, str], Any] = {("POST", "/sync/batch"): first_record_status}

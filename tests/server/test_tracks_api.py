@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from server.extensions import db
 from server.geo import distance_m, from_wgs84
 from server.models import Track
+from server.services.tracks import time_on_patrol_s
 from tests.server.visit_support import point_at
 
 URL = "/api/v1/tracks"
@@ -278,3 +280,83 @@ def test_a_building_head_may_not_push_a_track(client, factory):
     resp = client.post("/api/v1/sync/batch", json={"records": [record(track_body())]},
                        headers=head.headers)
     assert resp.json["results"][0]["status"] == 403
+
+
+# -- the map's day track and the dashboard's patrol figures --------------------------------
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def beijing(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=BEIJING)
+
+
+def test_time_on_patrol_counts_overlapping_tracks_once():
+    t0 = datetime(2026, 12, 1, tzinfo=UTC)
+    at = [t0 + timedelta(minutes=m) for m in range(200)]
+    assert time_on_patrol_s([(at[0], at[60]), (at[30], at[90]), (at[120], at[150]),
+                             (at[125], at[130])]) == 120 * 60
+    assert time_on_patrol_s([]) == 0
+
+
+def test_the_map_draws_a_workers_day_from_its_tracks(client, factory, worker):
+    day = (NOW.astimezone(BEIJING) - timedelta(days=2)).date()
+    morning = post(client, worker, track_body(walk(legs=4, leg_m=50),
+                                              start=beijing(day, 8))).json
+    afternoon = post(client, worker, track_body(walk(legs=2, leg_m=50),
+                                                start=beijing(day, 14))).json
+    post(client, worker, track_body(start=beijing(day, 8) - timedelta(days=1)))  # day before
+    secretary = factory.actor("secretary")
+    resp = client.get("/api/v1/map/tracks", query_string={"worker": worker.id,
+                                                          "day": day.isoformat()},
+                      headers=secretary.headers)
+    assert resp.status_code == 200, resp.json
+    data = resp.json
+    assert [t["id"] for t in data["tracks"]] == [morning["id"], afternoon["id"]]
+    assert data["tracks"][0]["points"] == morning["points"]
+    assert data["length_m"] == pytest.approx(300.0, abs=0.5)
+    assert data["duration_s"] == 5 * 30 + 3 * 30
+    neighbour = factory.actor("grid_worker", grids=("G2",))
+    hidden = client.get("/api/v1/map/tracks", query_string={"worker": worker.id,
+                                                            "day": day.isoformat()},
+                        headers=neighbour.headers)
+    assert hidden.status_code == 200 and hidden.json["tracks"] == []
+    own = client.get("/api/v1/map/tracks", query_string={"day": day.isoformat()},
+                     headers=worker.headers)
+    assert len(own.json["tracks"]) == 2
+    assert client.get("/api/v1/map/tracks", query_string={"day": day.isoformat()},
+                      headers=secretary.headers).status_code == 422
+
+
+def test_patrol_figures_per_worker_per_day(client, factory, worker):
+    other = factory.actor("grid_worker", grids=("G2",))
+    day = (NOW.astimezone(BEIJING) - timedelta(days=3)).date()
+    before = day - timedelta(days=1)
+    post(client, worker, track_body(walk(legs=4, leg_m=50), start=beijing(day, 8)))
+    post(client, worker, track_body(walk(legs=2, leg_m=50), start=beijing(day, 8, 1)))
+    post(client, worker, track_body(walk(legs=1, leg_m=30), start=beijing(before, 23, 58)))
+    post(client, other, track_body(walk(start=factory.G2_CENTER, legs=3, leg_m=20),
+                                   start=beijing(day, 9)))
+    secretary = factory.actor("secretary")
+    resp = client.get("/api/v1/stats/patrols", headers=secretary.headers, query_string={
+        "from": before.isoformat(), "to": (day + timedelta(days=1)).isoformat()})
+    assert resp.status_code == 200, resp.json
+    rows = [(r["day"], r["worker_id"], r["tracks"], r["length_m"], r["duration_s"])
+            for r in resp.json["items"]]
+    by_key = {(d, w): (n, length, secs) for d, w, n, length, secs in rows}
+    assert by_key[(day.isoformat(), worker.id)] == (2, pytest.approx(300.0, abs=0.5), 150.0)
+    assert by_key[(day.isoformat(), other.id)] == (1, pytest.approx(60.0, abs=0.5), 120.0)
+    # the track begun two minutes before midnight counts on the day it started
+    assert by_key[(before.isoformat(), worker.id)] == (1, pytest.approx(30.0, abs=0.5), 60.0)
+    assert [r[0] for r in rows] == sorted((r[0] for r in rows), reverse=True)
+    names = [r["worker"] for r in resp.json["items"] if r["day"] == day.isoformat()]
+    assert len(names) == 2 and names == sorted(names)
+    mine = client.get("/api/v1/stats/patrols", headers=other.headers, query_string={
+        "from": before.isoformat(), "to": (day + timedelta(days=1)).isoformat()}).json
+    assert {r["worker_id"] for r in mine["items"]} == {other.id}
+    department = factory.actor("department")
+    assert client.get("/api/v1/stats/patrols",
+                      headers=department.headers).status_code == 403
+    too_long = client.get("/api/v1/stats/patrols", headers=secretary.headers,
+                          query_string={"from": "2024-01-01", "to": "2026-01-01"})
+    assert too_long.status_code == 422
