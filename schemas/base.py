@@ -10,24 +10,36 @@ the door:
   buildings and communities are INTEGER, and no count or id the API takes comes near it;
 - a date or time outside :data:`DATE_WINDOW`, the policy window of every date the API takes:
   nothing Gridwork records happened before 2000, and a date past 2099 is a typo (a visit
-  dated year 0001, a report of 1900, ``?from=0001-01-01``).
+  dated year 0001, a report of 1900, ``?from=0001-01-01``). A time is judged by its date as
+  written, before any offset is applied, so the rule is the year in the text:
+  ``2000-01-01T00:00:00+14:00`` is in, ``0001-01-01T00:00:00+14:00`` is out.
+
+The OpenAPI document states the same rules, field by field (``server/api/docs.py`` renders
+:data:`TEXT_PATTERN`, :data:`DATE_PATTERN` and the 32-bit range into every field of a house
+schema), so a client generated from the document refuses what the server refuses.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 import marshmallow
 from marshmallow import ValidationError, fields, post_load, pre_load
 
-__all__ = ["Schema", "DATE_WINDOW", "INT_MIN", "INT_MAX", "check_text"]
+__all__ = ["Schema", "DATE_WINDOW", "DATE_PATTERN", "INT_MIN", "INT_MAX", "TEXT_PATTERN",
+           "check_text"]
 
 DATE_WINDOW = (date(2000, 1, 1), date(2099, 12, 31))
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1  # what every integer column holds
 _UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+#: The text rule as a JSON Schema pattern (ECMA-262): no control character but tab, newline
+#: and carriage return. (A lone surrogate is no Unicode text, so no pattern needs to say so.)
+TEXT_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$"
+#: The date rule as a pattern, for a date or a time: its year as written lies in the window.
+DATE_PATTERN = r"^20[0-9]{2}-"
 
 
 def check_text(text: str) -> str | None:
@@ -43,14 +55,9 @@ def check_text(text: str) -> str | None:
 
 def _window_error(value: date) -> str | None:
     first, last = DATE_WINDOW
-    day = value
-    if isinstance(value, datetime):
-        try:  # 0001-01-01T00:00:00+14:00 is a day before the calendar begins in UTC
-            day = value.astimezone(UTC).date() if value.tzinfo else value.date()
-        except OverflowError:
-            day = date.min
-    if isinstance(day, datetime):
-        day = day.date()
+    # The date as written: 0001-01-01T00:00:00+14:00 is year 1 (and never converted to UTC
+    # here, where it would fall before the calendar begins), 2000-01-01T00:00:00+14:00 is in.
+    day = value.date() if isinstance(value, datetime) else value
     if first <= day <= last:
         return None
     return f"Must lie between {first.isoformat()} and {last.isoformat()}."

@@ -11,6 +11,7 @@ from flask_smorest.spec import prepare_response
 from flask_smorest.spec.plugins import integerconverter2paramschema
 
 from schemas.problem import ProblemSchema
+from server.api.docs import ContractPlugin
 from server.api.params import IdConverter
 
 __all__ = ["Api", "api", "register_api"]
@@ -42,6 +43,8 @@ class Api(SmorestApi):  # type: ignore[misc]
 api = Api(spec_kwargs={
     "info": {"description": "Geotagged photo reports, household visits and the case workflow "
                             "for community grid workers. Errors are RFC 9457 problem+json."},
+    # The house schema's rules on every field, rules across fields, and the OpenAPI links.
+    "extra_plugins": [ContractPlugin()],
 })
 
 
