@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import ExifTags, Image, JpegImagePlugin
+from PIL import ExifTags, Image, ImageDraw, ImageFilter, JpegImagePlugin
 
 from client_sync.photos import file_sha256, prepare_photo, read_exif_point_and_time
 
@@ -45,6 +45,22 @@ def _jpeg(path: Path, size: tuple[int, int], exif: Image.Exif | None = None) -> 
     grain = Image.effect_noise(size, 20)
     image = Image.merge("RGB", (coarse, Image.blend(coarse, grain, 0.4), grain))
     image.save(path, "JPEG", quality=92, exif=(exif or Image.Exif()).tobytes())
+    return path
+
+
+def _flat_jpeg(path: Path, size: tuple[int, int], exif: Image.Exif) -> Path:
+    """A flat scene, a printed notice on a wall, saved at a phone's high quality (95)."""
+    w, h = size
+    image = Image.blend(Image.linear_gradient("L").resize(size).convert("RGB"),
+                        Image.new("RGB", size, (236, 232, 220)), 0.8)
+    draw = ImageDraw.Draw(image)
+    for row in range(40, h - 40, 36):  # lines of dark glyphs
+        for col in range(60, w - 60, 28):
+            if (row * 7 + col * 3) % 11 < 8:
+                draw.rectangle((col, row, col + 18, row + 20), fill=(40, 40, 40))
+    grain = Image.effect_noise(size, 40).convert("RGB")
+    image = Image.blend(image.filter(ImageFilter.GaussianBlur(1.0)), grain, 0.04)
+    image.save(path, "JPEG", quality=95, exif=exif.tobytes())
     return path
 
 
@@ -99,6 +115,21 @@ def test_big_jpeg_is_decoded_in_draft_mode(
     monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
     prepare_photo(big_photo, tmp_path)
     assert requested == [(2048, 1536)]
+
+
+def test_flat_photo_is_sent_at_a_quarter_of_its_bytes_with_its_gps(tmp_path: Path) -> None:
+    """A flat scene keeps more than a quarter at quality 85, so the encoder goes lower."""
+    src = _flat_jpeg(tmp_path / "notice.jpg", (1200, 900), _exif())
+    # 1024 px stands in for 2048 px: the same rule on a quarter of the pixels, sooner.
+    prepared = prepare_photo(src, tmp_path / "out", max_side=1024)
+    assert prepared.reencoded
+    assert prepared.size <= 0.25 * src.stat().st_size
+    point = read_exif_point_and_time(prepared.path)
+    assert point is not None
+    assert (point.lat, point.lon) == pytest.approx((LAT, LON), abs=1e-6)
+    assert point.taken_at == datetime(2026, 11, 20, 6, 37, tzinfo=CST)
+    with Image.open(prepared.path) as img:
+        assert img.size == (1024, 768)  # a lower quality, not fewer pixels
 
 
 def test_small_photo_is_sent_byte_for_byte(tmp_path: Path) -> None:
