@@ -57,6 +57,7 @@ export async function pull() {
 
 /** Push whatever is due, now or when the running pass ends. */
 export function pushSoon() {
+  if (!navigator.onLine) return Promise.resolve(); // the "online" event pushes
   if (running) { again = true; return running; }
   running = (async () => {
     try {

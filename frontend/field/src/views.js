@@ -40,8 +40,7 @@ async function reportCategories() {
 }
 
 function householdTitle(h) {
-  const place = [h.building, h.unit && `${h.unit}单元`, h.door].filter(Boolean).join("-");
-  return `${esc(h.code)} · ${esc(place)}`;
+  return esc(h.code);
 }
 
 /** The photo picker: files from the camera shrunk at once; returns the list it fills. */
@@ -151,7 +150,8 @@ export async function agendaView() {
     const overdue = items.filter((i) => i.status === "overdue").length;
     const rows = items.map((i) => {
       const h = i.household;
-      const chips = i.reasons.filter((r) => !r.startsWith("tag:") || r === "tag:yellow_ribbon")
+      const chips = i.reasons.filter((r) => !r.startsWith("tag:")
+        || (r === "tag:yellow_ribbon" && !i.reasons.includes("yellow_ribbon_open")))
         .map((r) => {
           const key = r === "yellow_ribbon_open" ? "status.yellow_ribbon"
             : r === "follow_up" ? "agenda.follow_up" : r === "never_visited" ? "agenda.never_visited"
