@@ -58,7 +58,11 @@ _JS: dict[str, Any] = {
     "map.households_line": _l("%(n)s households in view"),
     "map.truncated": _l("Showing the latest %(n)s; zoom in to see all."),
     "map.track": _l("Patrol track: %(n)s visits"),
-    "map.track_none": _l("No visits by this worker on this day."),
+    "map.track_none": _l("No patrol track and no visits by this worker on this day."),
+    "map.patrol": _l("Patrol: %(length)s in %(time)s; %(n)s visits"),
+    "map.track_unrecorded": _l("No patrol track was recorded; the dashed line joins the "
+                               "visits in order."),
+    "map.track_tip": _l("Patrol %(from)s–%(to)s, %(length)s"),
     "map.zoom_for_visits": _l("Zoom in to see single visits."),
     "map.off_site": _l("Off site (%(m)s m from the door)"),
     "map.on_site": _l("At the door (%(m)s m)"),
@@ -126,6 +130,10 @@ _JS: dict[str, Any] = {
     "error.load": _l("Could not load the data. Try again."),
     "error.session": _l("Your session has ended. Log in again."),
     "unit.days": _l("%(n)s d"),
+    "fmt.m": _l("%(n)s m"),
+    "fmt.km": _l("%(n)s km"),
+    "fmt.duration": _l("%(h)s h %(m)s min"),
+    "dash.on_map": _l("On the map"),
 }
 
 

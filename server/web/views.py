@@ -51,7 +51,7 @@ bp = Blueprint("web", __name__, url_prefix="/app", template_folder="templates",
 
 # The permissions the scripts ask about to decide which layers and panels to show.
 PAGE_PERMISSIONS = ("households.read", "visits.read", "reports.read", "stats.coverage",
-                    "stats.cases")
+                    "stats.cases", "tracks.read")
 ROLE_NAMES = {
     "admin": _l("Administrator"), "secretary": _l("Community secretary"),
     "dispatcher": _l("Command centre"), "department": _l("Department"),

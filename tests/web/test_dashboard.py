@@ -97,3 +97,18 @@ def test_no_table_is_cut_off_in_either_language(page: Any, world: Any) -> None:
     assert "Overdue open" in page.inner_text("#dept-table thead")
     assert _clipped_boxes(page) == []
     page.wait_for_load_state("networkidle")  # the trend's last answers, before the page closes
+
+
+def test_secretary_sees_patrol_length_and_time_per_worker_and_day(page: Any,
+                                                                  world: Any) -> None:
+    """Each row a worker's day (巡查), from the tracks the phones sent; it links to the map."""
+    _open(page, "shuji", world.password)
+    patrols = _rows(page, "patrol-table")
+    assert len(patrols) == 1 and "周网格员" in patrols[0] and world.today in patrols[0]
+    km = f"{world.track_length_m / 1000:.2f} 公里"
+    assert km in patrols[0], patrols
+    minutes = round(world.track_seconds / 60)
+    assert f"{minutes // 60} 小时 {minutes % 60} 分" in patrols[0], patrols
+    page.click("#patrol-table a")
+    page.wait_for_selector("path.track-line", state="attached")  # a flat line has no height
+    assert page.locator("path.track-line").count() == 2

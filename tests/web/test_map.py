@@ -103,9 +103,37 @@ def test_worker_and_day_draw_the_patrol_track_in_time_order(page: Any, world: An
     marks = page.locator(".track-mark")
     assert marks.all_inner_texts() == ["1", "2", "3"]
     assert "off-site" in (marks.nth(2).get_attribute("class") or "")
-    assert _count(page, "path.track-line") == 1
-    assert "3" in page.inner_text("#track-summary")
+    # The line is what the phone recorded (two tracks), no longer drawn through the visits.
+    assert _count(page, "path.track-line") == 2 and _count(page, "path.track-joined") == 0
+    summary = page.inner_text("#track-summary")
+    km = f"{world.track_length_m / 1000:.2f} 公里"
+    assert km in summary and "走访 3 次" in summary, summary
+    minutes = round(world.track_seconds / 60)
+    assert f"{minutes // 60} 小时 {minutes % 60} 分" in summary, summary
     screenshot(page, "map-track")
+
+
+def test_a_day_with_visits_and_no_track_joins_the_visits(page: Any, world: Any) -> None:
+    login(page, "shuji", world.password)
+    wait_map_ready(page)
+    _change(page, "#f-worker", str(world.worker2.id))
+    page.fill("#f-day", world.today)
+    before = map_loads(page)
+    page.click("#show-track")
+    wait_map_ready(page, before)
+    assert _count(page, "path.track-line") == 0 and _count(page, "path.track-joined") == 1
+    assert "没有记录巡查轨迹" in page.inner_text("#track-summary")
+
+
+def test_the_dashboard_links_a_workers_day_to_its_track_on_the_map(page: Any,
+                                                                  world: Any) -> None:
+    login(page, "shuji", world.password)
+    wait_map_ready(page)
+    page.goto(page.url.split("/app/")[0] +
+              f"/app/map?worker={world.worker1.id}&day={world.today}")
+    page.wait_for_selector("path.track-line", state="attached")  # a flat line has no height
+    assert _count(page, "path.track-line") == 2
+    assert page.input_value("#f-worker") == str(world.worker1.id)
 
 
 def test_opening_a_household_shows_its_visits_with_photo_thumbnails(page: Any,

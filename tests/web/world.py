@@ -2,7 +2,8 @@
 
 Community C1: grid G1 (worker ``wangge1``) with 8 households, grid G2 (``wangge2``) with 6.
 Visits: today, two days ago, twenty days ago; one off site (400 m from the door), one not at
-home; photos on a visit and on a case; the visit two days ago records two needs (诉求). Cases:
+home; photos on a visit and on a case; the visit two days ago records two needs (诉求);
+wangge1's patrol today, two tracks past the households visited today. Cases:
 one handled with an after-photo, one overdue. ``add_flagged_reports`` adds reports that carry
 every flag the server sets.
 """
@@ -50,6 +51,8 @@ class WebWorld:
     handled_case: int = 0
     overdue_case: int = 0
     today: str = ""  # the local day of today's visits (YYYY-MM-DD)
+    track_length_m: float = 0.0  # wangge1's patrol today (two tracks), and its time
+    track_seconds: float = 0.0
 
     password: str = PASSWORD
 
@@ -126,6 +129,29 @@ def _visits(client: FlaskClient, world: WebWorld, now: datetime) -> None:
     _visit(client, w2, g2[1], _G2_POINTS[1], now - timedelta(days=10))
 
 
+def _track(client: FlaskClient, actor: Actor, path: list[tuple[float, float]],
+           start: datetime, end: datetime) -> dict[str, Any]:
+    """A patrol track along ``path``, its positions spread evenly over ``start``..``end``."""
+    step = (end - start) / (len(path) - 1)
+    body = {"client_uuid": str(uuid.uuid4()), "started_at": start.isoformat(),
+            "ended_at": end.isoformat(),
+            "points": [[lat, lon, 6.0, min(start + step * i, end).isoformat()]
+                       for i, (lat, lon) in enumerate(path)]}
+    return dict(_ok(client.post("/api/v1/tracks", json=body, headers=actor.headers)))
+
+
+def _tracks(client: FlaskClient, world: WebWorld, now: datetime) -> None:
+    """wangge1's patrol today in two segments, past the three households visited today."""
+    morning = _today_times(now, 3)
+    far = point_at(_G1_POINTS[4], 400, bearing=0)
+    first = _track(client, world.worker1, [_G1_POINTS[0], _G1_POINTS[1], _G1_POINTS[2],
+                                           _G1_POINTS[3]], morning[0], morning[1])
+    second = _track(client, world.worker1, [_G1_POINTS[3], _G1_POINTS[7], _G1_POINTS[4], far],
+                    morning[1], morning[2])
+    world.track_length_m = first["length_m"] + second["length_m"]
+    world.track_seconds = (morning[2] - morning[0]).total_seconds()
+
+
 def _cases(client: FlaskClient, world: WebWorld) -> None:
     before = _photo(client, world.worker1, *_G1_POINTS[5], shade=3)
     case = _report(client, world.worker1, _G1_POINTS[5], before, "北渠边垃圾堆放")
@@ -187,5 +213,6 @@ def build_world(client: FlaskClient, factory: Factory) -> WebWorld:
     world.today = now.astimezone(LOCAL).date().isoformat()
     world.visit_photo = _photo(client, world.worker1, *_G1_POINTS[1], shade=1)
     _visits(client, world, now)
+    _tracks(client, world, now)
     _cases(client, world)
     return world

@@ -109,6 +109,15 @@
   function num(value) {
     return value === null || value === undefined ? "—" : Number(value).toLocaleString(locale);
   }
+  /* A patrol's length (850 m, 1.23 km) and time (1 h 5 min). */
+  function fmtLength(metres) {
+    return metres >= 1000 ? t("fmt.km", { n: (metres / 1000).toFixed(2) })
+                          : t("fmt.m", { n: Math.round(metres || 0) });
+  }
+  function fmtDuration(seconds) {
+    var minutes = Math.round((seconds || 0) / 60);
+    return t("fmt.duration", { h: Math.floor(minutes / 60), m: minutes % 60 });
+  }
   function debounce(fn, ms) {
     var timer = null;
     return function () {
@@ -122,6 +131,7 @@
   window.GW = {
     cfg: cfg, t: t, has: has, esc: esc, api: api, send: send, query: query, fmtTime: fmtTime,
     fmtClock: fmtClock, today: today, addDays: addDays, dayStart: dayStart, dayEnd: dayEnd,
-    pct: pct, num: num, debounce: debounce, can: can
+    pct: pct, num: num, debounce: debounce, can: can, fmtLength: fmtLength,
+    fmtDuration: fmtDuration
   };
 }());

@@ -1,5 +1,6 @@
-/* The dashboard: coverage per grid and worker, overdue priority households, the case funnel,
- * the department ranking, the weekly trend (ECharts) and the weekly report download.
+/* The dashboard: coverage per grid and worker, patrols per worker and day, overdue priority
+ * households, the case funnel, the department ranking, the weekly trend (ECharts) and the
+ * weekly report download.
  * body[data-dash-state] is "ready" once every section has its data. */
 (function () {
   "use strict";
@@ -72,6 +73,18 @@
       fillRows("worker-table", c.workers || [], function (w) {
         return [esc(w.display_name), { n: num(w.households) }, { n: num(w.households_visited) },
                 { n: pctOf(w.coverage_pct) }, { n: num(w.visits) }, { n: GW.pct(w.off_site_share) }];
+      });
+    });
+  }
+
+  /* Patrol length and time per worker per day (巡查), each day linked to its track. */
+  function loadPatrols(from, to) {
+    return GW.api("/stats/patrols", { from: from, to: GW.addDays(to, 1) }).then(function (p) {
+      fillRows("patrol-table", p.items || [], function (row) {
+        var link = '<a href="/app/map' + GW.query({ worker: row.worker_id, day: row.day }) +
+                   '">' + esc(t("dash.on_map")) + "</a>";
+        return [esc(row.day), esc(row.worker), { n: GW.fmtLength(row.length_m) },
+                { n: GW.fmtDuration(row.duration_s) }, { n: num(row.tracks) }, link];
       });
     });
   }
@@ -181,6 +194,7 @@
     var from = $("d-from").value, to = $("d-to").value;
     if (from > to) { var x = from; from = to; to = x; }
     if ((!which || which === "period") && GW.can("stats.coverage")) { track(loadCoverage(from, to)); }
+    if ((!which || which === "period") && GW.can("tracks.read")) { track(loadPatrols(from, to)); }
     if (!which && GW.can("households.read")) { track(loadOverdue()); }
     if ((!which || which === "month") && GW.can("stats.cases")) { track(loadCases($("d-month").value)); }
     if (!which) { track(loadTrend()); }

@@ -179,6 +179,7 @@
       });
   }
 
+  /* The worker's day: the patrol tracks they recorded (巡查轨迹) and their visits. */
   function loadTrack(fit) {
     if (!state.track || !state.worker || !state.day) {
       groups.track.clearLayers();
@@ -186,11 +187,22 @@
       return null;
     }
     var params = { worker: state.worker, day: state.day };
-    return load("track", function () { return GW.api("/map/visits", params); }, function (data) {
-      var items = data.items || [];
-      var bounds = layers.drawTrack(groups.track, items, openHousehold);
-      $("track-summary").textContent = items.length ? t("map.track", { n: items.length })
-                                                    : t("map.track_none");
+    var none = Promise.resolve(null);
+    return load("track", function () {
+      return Promise.all([GW.can("tracks.read") ? GW.api("/map/tracks", params) : none,
+                          GW.can("visits.read") ? GW.api("/map/visits", params) : none]);
+    }, function (answers) {
+      var day = answers[0] || { tracks: [], length_m: 0, duration_s: 0 };
+      var visits = (answers[1] && answers[1].items) || [];
+      var bounds = layers.drawTrack(groups.track, day.tracks, visits, openHousehold);
+      var text = t("map.track_none");
+      if (day.tracks.length) {
+        text = t("map.patrol", { length: GW.fmtLength(day.length_m),
+                                 time: GW.fmtDuration(day.duration_s), n: visits.length });
+      } else if (visits.length) {
+        text = t("map.track", { n: visits.length }) + " " + t("map.track_unrecorded");
+      }
+      $("track-summary").textContent = text;
       if (fit && bounds) { map.fitBounds(bounds, { padding: [40, 40], maxZoom: 18 }); }
     });
   }
@@ -200,8 +212,8 @@
   }
 
   function loadWorkers() {
-    if (!GW.can("visits.read")) { return; }
-    load("workers", function () { return GW.api("/map/workers"); }, function (data) {
+    if (!GW.can("visits.read")) { return null; }
+    return load("workers", function () { return GW.api("/map/workers"); }, function (data) {
       var select = $("f-worker");
       (data.items || []).forEach(function (w) {
         var option = document.createElement("option");
@@ -257,12 +269,21 @@
   fillForm();
   readForm();
   begin();  // the first "ready" waits for the grids, the view and the workers
-  loadWorkers();
+  var workersLoaded = loadWorkers();
   firstView();
   loadView();
   loadGrids().then(function () {
     end();
     var wanted = new URLSearchParams(window.location.search);
+    if (wanted.get("worker") && wanted.get("day")) {  // a worker's day, linked from elsewhere
+      Promise.resolve(workersLoaded).then(function () {
+        $("f-worker").value = wanted.get("worker");
+        $("f-day").value = wanted.get("day");
+        readForm();
+        state.track = true;
+        loadVisits(); loadTrack(true);
+      });
+    }
     if (wanted.get("household")) { GW.panel.showHousehold(wanted.get("household"), { center: true }); }
     if (wanted.get("case")) { GW.panel.showCase(wanted.get("case"), { center: true }); }
   });

@@ -146,13 +146,28 @@
     });
   }
 
-  function drawTrack(group, items, onOpen) {
+  /* A worker's day (巡查轨迹): each recorded patrol track a solid line, the day's visits
+   * numbered in time order on top. With no track recorded, a dashed line joins the visits. */
+  function drawTrack(group, tracks, visits, onOpen) {
     group.clearLayers();
-    if (!items.length) { return null; }
-    var line = items.map(function (v) { return toMap(v.lat, v.lon); });
-    group.addLayer(L.polyline(line, { color: "#0d47a1", weight: 3, dashArray: "6 6",
-                                      className: "track-line", pane: "trackPane" }));
-    items.forEach(function (v, i) {
+    var all = [];
+    tracks.forEach(function (track) {
+      var line = (track.points || []).map(function (p) { return toMap(p[0], p[1]); });
+      if (!line.length) { return; }
+      all = all.concat(line);
+      var path = L.polyline(line, { color: "#0d47a1", weight: 4, opacity: 0.85,
+                                    className: "track-line", pane: "trackPane" });
+      path.bindTooltip(GW.esc(t("map.track_tip", {
+        from: GW.fmtClock(track.started_at), to: GW.fmtClock(track.ended_at),
+        length: GW.fmtLength(track.length_m) })));
+      group.addLayer(path);
+    });
+    var stops = visits.map(function (v) { return toMap(v.lat, v.lon); });
+    if (!all.length && stops.length) {
+      group.addLayer(L.polyline(stops, { color: "#0d47a1", weight: 3, dashArray: "6 6",
+                                         className: "track-joined", pane: "trackPane" }));
+    }
+    visits.forEach(function (v, i) {
       var marker = L.marker(toMap(v.lat, v.lon), { zIndexOffset: 1000, icon: L.divIcon({
         className: "track-wrap", iconSize: [22, 22],
         html: '<div class="track-mark' + (v.off_site ? " off-site" : "") + '">' + (i + 1) +
@@ -161,7 +176,8 @@
       marker.on("click", function () { onOpen(v.household_id); });
       group.addLayer(marker);
     });
-    return L.latLngBounds(line);
+    all = all.concat(stops);
+    return all.length ? L.latLngBounds(all) : null;
   }
 
   function categoryName(p) {
