@@ -101,6 +101,7 @@ def _register(app: Flask) -> None:
     from server.deadlines import install_request_deadline
     from server.errors import register_error_handlers
     from server.field import register_field
+    from server.openrosa import register_openrosa
     from server.request_limits import install_request_limits
     from server.security_headers import install_security_headers
     from server.web.views import register_web
@@ -114,4 +115,5 @@ def _register(app: Flask) -> None:
     register_cli(app)
     register_web(app)
     register_field(app)
+    register_openrosa(app)  # /openrosa: ODK Collect, KoboCollect and Enketo
     logging.getLogger("server").setLevel(app.config.get("LOG_LEVEL", "INFO"))

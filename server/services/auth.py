@@ -45,7 +45,7 @@ __all__ = ["hash_password", "verify_password", "issue_token", "authenticate_toke
            "revoke_token", "login", "create_user", "TOKEN_PREFIX", "LoginLockedError",
            "LoginPolicy", "clear_failures", "locked_until", "start_web_session",
            "authenticate_web_session", "end_web_session", "revoke_credentials",
-           "check_password"]
+           "check_password", "count_failed_login"]
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # The test suite creates hundreds of users; it hashes with the cheapest parameters.
@@ -176,6 +176,13 @@ def _count_failure(session: Session, username: str, now: datetime, policy: Login
         or_(LoginFailure.locked_until.is_(None), LoginFailure.locked_until <= now),
     ).with_for_update(skip_locked=True)
     session.execute(delete(LoginFailure).where(LoginFailure.username.in_(over.scalar_subquery())))
+
+
+def count_failed_login(session: Session, username: str) -> None:
+    """Count one failed login for ``username`` from a way of logging in that checks the
+    secret itself rather than through :func:`login` (OpenRosa's Digest, whose answer is a
+    hash no argon2 password can be checked against)."""
+    _count_failure(session, username, utcnow(), LoginPolicy.from_config())
 
 
 def clear_failures(session: Session, username: str) -> bool:
