@@ -29,7 +29,8 @@ from tests.factories import PASSWORD, Actor, Factory
 from tests.server.storage.imagegen import exif_bytes
 from tests.web.conftest import PageWatch, browser, chromium_path  # noqa: F401 - fixtures
 
-__all__ = ["FieldWorld", "PhoneProfile", "real_jpeg", "open_app", "login", "wait_synced"]
+__all__ = ["FieldWorld", "FieldWatch", "real_jpeg", "open_app", "login", "wait_synced",
+           "phone_options", "idb_blobs", "jpeg_files", "watched"]
 
 G1_HERE = (28.8021, 113.0741)
 
@@ -88,13 +89,6 @@ def field_world(app: Flask, client: FlaskClient, factory: Factory,
     return world
 
 
-@dataclass
-class PhoneProfile:
-    """What a phone context is made with."""
-
-    options: dict[str, Any]
-
-
 def phone_options(base_url: str, **extra: Any) -> dict[str, Any]:
     """A phone: 390×844, touch, zh-CN, Asia/Shanghai, geolocation granted and set in G1."""
     options = {"base_url": base_url, "viewport": {"width": 390, "height": 844},
@@ -117,10 +111,21 @@ def phone(browser: Any, live_server: LiveServer,  # noqa: F811 - the imported fi
     assert not watch.problems, "\n".join(watch.problems)
 
 
+class FieldWatch(PageWatch):
+    """PageWatch that may expect dropped connections (a test that cuts them on purpose)."""
+
+    expect_cuts = False
+
+    def on_console(self, message: Any) -> None:
+        if self.expect_cuts and "Failed to load resource: net::ERR_" in message.text:
+            return
+        super().on_console(message)
+
+
 @pytest.fixture
-def watch() -> PageWatch:
+def watch() -> FieldWatch:
     """The problems seen on this test's pages."""
-    return PageWatch()
+    return FieldWatch()
 
 
 def watched(context: Any, watch: PageWatch) -> Any:
@@ -161,7 +166,7 @@ def wait_synced(page: Any, timeout_s: float = 60) -> None:
 
 
 def real_jpeg(seed: int, width: int = 4000, height: int = 3000, *, quality: int = 92,
-              gps: tuple[float, float] | None = G1_HERE) -> bytes:
+              gps: tuple[float, float] | None = G1_HERE, grain: float = 0.12) -> bytes:
     """A camera-like JPEG: smooth shapes and fine grain (not noise, which no camera makes),
     with EXIF time and GPS as a phone writes them."""
     rng = random.Random(seed)
@@ -169,8 +174,8 @@ def real_jpeg(seed: int, width: int = 4000, height: int = 3000, *, quality: int 
     small.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256))
                    for _ in range(64 * 48)])
     image = small.resize((width, height), Image.Resampling.BICUBIC)
-    grain = Image.effect_noise((width, height), 18).convert("RGB")
-    image = Image.blend(image, grain, 0.12).filter(ImageFilter.SMOOTH)
+    noise = Image.effect_noise((width, height), 18).convert("RGB")
+    image = Image.blend(image, noise, grain).filter(ImageFilter.SMOOTH)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=quality,
                exif=exif_bytes(gps=gps, taken_at=datetime.now().replace(microsecond=0)))
