@@ -50,7 +50,9 @@ class LiveServer:
                  host: str = "127.0.0.1", workers: int = 2, worker_class: str = "gthread",
                  threads: int = 4, instance_dir: Path | str | None = None,
                  log_path: Path | str | None = None, env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = (), ready_timeout: float = 30.0) -> None:
+                 args: tuple[str, ...] = (), ready_timeout: float = 30.0,
+                 app: str = "server.wsgi:app") -> None:
+        self.app = app  # the WSGI app gunicorn serves (a bench serves its baseline app too)
         self.host, self.port = host, port or free_port(host)
         self.database_url, self.media_dir = database_url, Path(media_dir)
         self.instance_dir = Path(instance_dir) if instance_dir else self.media_dir.parent
@@ -91,7 +93,7 @@ class LiveServer:
             raise RuntimeError("the live server is already running")
         self.instance_dir.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
-        args = [sys.executable, "-m", "gunicorn", "server.wsgi:app",
+        args = [sys.executable, "-m", "gunicorn", self.app,
                 "--bind", f"{self.host}:{self.port}", "--workers", str(self.workers),
                 "--worker-class", self.worker_class, "--threads", str(self.threads),
                 "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning",
