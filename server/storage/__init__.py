@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .choice import open_store
 from .photos import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
@@ -15,7 +16,15 @@ from .photos import (
     process_photo,
     sniff_format,
 )
-from .store import Kind, PhotoStore, receive_photo, receive_stream, store_photo
+from .store import (
+    Kind,
+    PhotoStore,
+    derive_stored,
+    keep_original,
+    receive_photo,
+    receive_stream,
+    store_photo,
+)
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -27,7 +36,10 @@ __all__ = [
     "PhotoRejectedError",
     "PhotoStore",
     "derive_images",
+    "derive_stored",
     "inspect_photo",
+    "keep_original",
+    "open_store",
     "parse_exif",
     "process_photo",
     "receive_photo",

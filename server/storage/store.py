@@ -10,6 +10,10 @@ Layout under ``root``::
 A file reaches its final name only by ``os.replace`` from ``tmp/`` (same filesystem) after an
 fsync, and the directory is fsynced after the rename: a crash leaves the whole file or nothing
 under the final name. The same bytes uploaded twice, by anyone, are one original.
+
+The request keeps only the original (``keep_original``: a 1/8-scale decode proves it whole);
+the display image and thumb are made later by a job (``derive_stored``), from the stored
+original. ``server.storage.s3.S3PhotoStore`` keeps the same layout as keys of a bucket.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -29,11 +34,13 @@ from .photos import (
     DEFAULT_MAX_PIXELS,
     PhotoInfo,
     PhotoRejectedError,
+    derive_images,
     inspect_photo,
     process_photo,
 )
 
-__all__ = ["Kind", "PhotoStore", "receive_photo", "receive_stream", "store_photo"]
+__all__ = ["Kind", "PhotoStore", "derive_stored", "keep_original", "receive_photo",
+           "receive_stream", "store_photo"]
 
 Kind = Literal["original", "display", "thumb"]
 _KINDS = ("original", "display", "thumb")
@@ -109,6 +116,17 @@ class PhotoStore:
     def exists(self, kind: Kind, sha256: str) -> bool:
         """Whether that file is stored."""
         return self.path(kind, sha256).is_file()
+
+    def open(self, kind: Kind, sha256: str) -> BinaryIO | None:
+        """The stored file opened for reading, or None if it is not stored."""
+        try:
+            return self.path(kind, sha256).open("rb")
+        except FileNotFoundError:
+            return None
+
+    def original_file(self, sha256: str) -> AbstractContextManager[Path]:
+        """A local path of the stored original, for as long as the ``with`` block runs."""
+        return nullcontext(self.path("original", sha256))
 
     def put_original(self, src: Path, sha256: str) -> Path:
         """Move ``src`` into place as the original of ``sha256``; if already stored, drop ``src``.
@@ -242,6 +260,49 @@ def store_photo(
         src.unlink(missing_ok=True)
         raise
     return info
+
+
+def keep_original(
+    src: Path, store: PhotoStore, *, sha256: str, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> PhotoInfo:
+    """Check a complete upload and file it as the original; ``src`` is consumed either way.
+
+    The check is ``inspect_photo``: the magic number, the declared pixels, the JPEG scans and
+    one decode at 1/8 DCT scale that reads every entropy-coded byte, so a truncated or broken
+    file is refused here, on the request. The derived images are the job ``derive_stored``.
+    """
+    try:
+        info = inspect_photo(src, max_pixels=max_pixels, sha256=sha256)
+        store.put_original(src, sha256)
+    except BaseException:
+        src.unlink(missing_ok=True)
+        raise
+    return info
+
+
+def derive_stored(
+    store: PhotoStore,
+    sha256: str,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    display_max: int = 1600,
+    thumb_max: int = 320,
+    quality: int = 82,
+) -> bool:
+    """Make the display image and thumb of a stored original (idempotent: the job's body).
+
+    Returns False when both were already there (a retry after the work was done, or the
+    same bytes under another id), True when they were written now. The thumb is written
+    last, so a stored thumb means both are there.
+    """
+    if store.exists("display", sha256) and store.exists("thumb", sha256):
+        return False
+    with store.original_file(sha256) as original:
+        display, thumb = derive_images(original, display_max=display_max, thumb_max=thumb_max,
+                                       quality=quality, max_pixels=max_pixels)
+    store.put_derived("display", sha256, display)
+    store.put_derived("thumb", sha256, thumb)
+    return True
 
 
 def receive_photo(
