@@ -8,6 +8,10 @@ starts it: it only queues delivery rows and, once its transaction commits, wakes
 the sender polls every ``WEBHOOK_POLL_S`` for retries, and its first pass sends what waited
 while no server ran.
 
+With ``GRIDWORK_JOBS=queue`` (the city tier) no process runs this thread: a wake defers the
+job ``webhooks.deliver`` (``server.jobs``) and ``gridwork worker`` sends, and also makes a
+pass every minute for the retries.
+
 A process that does not serve the app (a ``gridwork`` command, a test) starts no thread:
 what it queues is sent by the running server's next pass, by ``gridwork webhooks run`` (the
 same sender as a worker process of its own) or by ``gridwork webhooks deliver`` (one pass,
@@ -39,8 +43,11 @@ class WebhookSender:
         self.thread: threading.Thread | None = None
 
     def start(self) -> bool:
-        """Start the sending thread if ``WEBHOOKS_ASYNC`` is on; whether one runs now."""
-        if not self.app.config.get("WEBHOOKS_ASYNC", True):
+        """Start the sending thread if ``WEBHOOKS_ASYNC`` is on and jobs run in this process
+        (not ``GRIDWORK_JOBS=queue``, where the worker sends); whether one runs now."""
+        from server.jobs import mode
+
+        if not self.app.config.get("WEBHOOKS_ASYNC", True) or mode(self.app.config) == "queue":
             return False
         with self._lock:
             if self.thread is None or not self.thread.is_alive():
@@ -54,7 +61,16 @@ class WebhookSender:
         return True
 
     def wake(self) -> None:
-        """Send now, if the sender runs in this process (a queued row waits otherwise)."""
+        """Send now: the thread, if it runs in this process, or the job queue's worker
+        (a queued row waits for the next pass otherwise)."""
+        from server.jobs import defer_now, mode
+
+        if mode(self.app.config) == "queue":
+            try:
+                defer_now("webhooks.deliver", lock="webhooks.deliver")
+            except Exception:  # the move committed; the worker's next minute sends it
+                log.exception("could not queue the webhook delivery job")
+            return
         self._wake.set()
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request, send_file
+from flask import Response, jsonify, request, send_file
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
@@ -196,17 +196,31 @@ def get_photo(photo_id: Any) -> Any:
     return service.visible_photo(db.session, current_access(), str(photo_id))
 
 
+def _pending(exc: service.DerivativePendingError) -> Response:
+    """202: the image is being made; ask again after Retry-After seconds."""
+    body = {"status": "pending", "detail": str(exc), "retry_after": exc.retry_after}
+    response = jsonify(body)
+    response.status_code = 202
+    response.headers["Retry-After"] = str(exc.retry_after)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _image(photo_id: Any, kind: str) -> Response:
     photo = service.visible_photo(db.session, current_access(), str(photo_id))
     if request.if_none_match.contains(photo.sha256):
         response = Response(status=304)
     else:
-        path = service.photo_file(photo, kind)
-        if kind == "original":  # up to MAX_PHOTO_BYTES: streamed from disk
-            response = send_file(path, mimetype=photo.mime, etag=False, conditional=False,
+        try:
+            stream = service.photo_file(db.session, photo, kind)
+        except service.DerivativePendingError as exc:
+            return _pending(exc)
+        if kind == "original":  # up to MAX_PHOTO_BYTES: streamed from the store
+            response = send_file(stream, mimetype=photo.mime, etag=False, conditional=False,
                                  max_age=None)
         else:  # a few hundred kilobytes at most
-            response = Response(path.read_bytes(), mimetype="image/jpeg")
+            with stream:
+                response = Response(stream.read(), mimetype="image/jpeg")
     response.set_etag(photo.sha256)
     response.headers["Cache-Control"] = IMMUTABLE
     return response
@@ -224,21 +238,39 @@ def _image_doc(description: str, mimes: tuple[str, ...]) -> dict[str, Any]:
         "304": {"description": "Not modified (If-None-Match matched the ETag)"}}}
 
 
+_PENDING_DOC = {"description": "Not made yet: the photo is stored and its image is being "
+                "made by a job. Ask again after the Retry-After seconds.",
+                "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "status": {"type": "string", "enum": ["pending"]},
+                    "detail": {"type": "string"},
+                    "retry_after": {"type": "integer"}}}}}}
+
+
+def _derived_doc(description: str) -> dict[str, Any]:
+    """OpenAPI for a display image or thumb: the image, 304, or 202 while it is made."""
+    doc = _image_doc(description, JPEG_ONLY)
+    doc["responses"]["202"] = _PENDING_DOC
+    return doc
+
+
 @bp.route("/photos/<uuid:photo_id>/display")
 @auth_required()
-@bp.doc(**_image_doc("The display image", JPEG_ONLY))
+@bp.doc(**_derived_doc("The display image"))
 @bp.alt_response(404, response="NOT_FOUND")
 def photo_display(photo_id: Any) -> Response:
-    """The display image (JPEG, long side ≤ 1600 px, upright, no metadata)."""
+    """The display image (JPEG, long side ≤ 1600 px, upright, no metadata); 202 with
+    Retry-After while it is being made, just after the upload."""
     return _image(photo_id, "display")
 
 
 @bp.route("/photos/<uuid:photo_id>/thumb")
 @auth_required()
-@bp.doc(**_image_doc("The thumbnail", JPEG_ONLY))
+@bp.doc(**_derived_doc("The thumbnail"))
 @bp.alt_response(404, response="NOT_FOUND")
 def photo_thumb(photo_id: Any) -> Response:
-    """The thumbnail (JPEG, long side ≤ 320 px, upright, no metadata)."""
+    """The thumbnail (JPEG, long side ≤ 320 px, upright, no metadata); 202 with
+    Retry-After while it is being made, just after the upload."""
     return _image(photo_id, "thumb")
 
 

@@ -3,6 +3,10 @@
 A photo's id is the client's UUID, so a report captured offline names its photos before any
 byte is uploaded. The same id with the same bytes is a replay; with other bytes, a conflict.
 The same bytes under two ids are two rows sharing one stored file (content addressed).
+
+The request checks the photo (a 1/8-scale decode proves it whole), stores the original and
+answers; its display image and thumb are a job (``photos.derive``, ``server.jobs``) deferred
+in the same transaction as the row. Until they exist, asking for them answers 202.
 """
 
 from __future__ import annotations
@@ -18,15 +22,27 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from sqlalchemy.orm import Session
 
+from server import jobs
 from server.errors import ApiError, ConflictError, NotFoundError
 from server.models import Photo, User
 from server.services.access import Access
 from server.services.idempotency import insert_or_twin
 from server.services.scopes import sees_photo
-from server.storage import PhotoInfo, PhotoRejectedError, PhotoStore, receive_stream, store_photo
+from server.storage import (
+    PhotoInfo,
+    PhotoRejectedError,
+    PhotoStore,
+    keep_original,
+    open_store,
+    receive_stream,
+)
 
 __all__ = ["photo_store", "photo_problem", "accept_photo", "receive_to_temp",
-           "visible_photo", "photo_file", "exif_time_utc"]
+           "visible_photo", "photo_file", "exif_time_utc", "DerivativePendingError",
+           "DERIVE_TASK"]
+
+DERIVE_TASK = "photos.derive"
+RETRY_AFTER_S = 2  # a 12 MP photo's derivatives take a few hundred ms once a worker has it
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +51,18 @@ def _config(config: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return config if config is not None else current_app.config
 
 
+class DerivativePendingError(Exception):
+    """A display image or thumb asked for before its job made it (answered 202)."""
+
+    def __init__(self, photo_id: str, kind: str) -> None:
+        super().__init__(f"The {kind} image of photo {photo_id} is being made.")
+        self.retry_after = RETRY_AFTER_S
+
+
 def photo_store(config: Mapping[str, Any] | None = None) -> PhotoStore:
-    """The photo store under ``MEDIA_DIR``."""
-    return PhotoStore(Path(_config(config)["MEDIA_DIR"]))
+    """The photo store: the folder ``MEDIA_DIR``, or the bucket ``PHOTO_STORE`` names
+    (``s3://bucket/prefix``, endpoint ``S3_ENDPOINT_URL``; uploads arrive in MEDIA_DIR/tmp)."""
+    return open_store(_config(config))
 
 
 def photo_problem(exc: PhotoRejectedError) -> ApiError:
@@ -101,12 +126,16 @@ def accept_photo(session: Session, user: User, src: Path, sha256: str, *,
     store = photo_store(cfg)
     fresh = not store.exists("original", sha256)
     try:
-        info = store_photo(src, store, sha256=sha256, max_pixels=int(cfg["MAX_PHOTO_PIXELS"]))
+        info = keep_original(src, store, sha256=sha256, max_pixels=int(cfg["MAX_PHOTO_PIXELS"]))
     except PhotoRejectedError as exc:
         raise photo_problem(exc) from exc
     try:
-        return _record(session, _new_row(photo_id, info, user, filename, str(cfg["TIMEZONE"])),
-                       user, sha256)
+        photo, created = _record(
+            session, _new_row(photo_id, info, user, filename, str(cfg["TIMEZONE"])), user,
+            sha256)
+        if created and (fresh or not store.exists("thumb", sha256)):
+            jobs.defer(session, DERIVE_TASK, lock=f"derive:{sha256}", sha256=sha256)
+        return photo, created
     except BaseException:
         # Bytes that were not here before and that no row names must not stay (the same bytes
         # racing in under another id at this very moment would lose them: a rare, loud 404).
@@ -154,10 +183,20 @@ def visible_photo(session: Session, access: Access, photo_id: str) -> Photo:
     return photo
 
 
-def photo_file(photo: Photo, kind: str, config: Mapping[str, Any] | None = None) -> Path:
-    """The stored file of one kind (original, display, thumb); 404 if it is missing on disk."""
-    path = photo_store(config).path(kind, photo.sha256)  # type: ignore[arg-type]
-    if not path.is_file():
-        log.error("photo %s: %s file %s is missing", photo.id, kind, path)
-        raise NotFoundError(f"The {kind} image of photo {photo.id} is not on this server.")
-    return path
+def photo_file(session: Session, photo: Photo, kind: str,
+               config: Mapping[str, Any] | None = None) -> BinaryIO:
+    """The stored file of one kind (original, display, thumb), open for reading.
+
+    A display image or thumb not made yet raises DerivativePendingError, after deferring
+    its job again (a job lost with an embedded server's process; a queued one is not
+    doubled). A missing original is 404.
+    """
+    store = photo_store(config)
+    opened = store.open(kind, photo.sha256)  # type: ignore[arg-type]
+    if opened is not None:
+        return opened
+    if kind != "original" and store.exists("original", photo.sha256):
+        jobs.defer(session, DERIVE_TASK, lock=f"derive:{photo.sha256}", sha256=photo.sha256)
+        raise DerivativePendingError(photo.id, kind)
+    log.error("photo %s: its %s file is missing from the store", photo.id, kind)
+    raise NotFoundError(f"The {kind} image of photo {photo.id} is not on this server.")

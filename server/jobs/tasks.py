@@ -1,0 +1,64 @@
+"""The jobs themselves: plain functions run inside the app (an app context, its own session).
+
+Each is safe to run twice (a retry after a worker died mid-way runs it again): derivatives
+are content-addressed and skipped when present, a webhook delivery is claimed before it is
+sent, an escalation checks the case's version. Each transaction is a ``unit_of_work``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from flask import current_app
+
+__all__ = ["PERIODIC", "TASKS", "derive_photo", "deliver_webhooks", "escalate_cases"]
+
+log = logging.getLogger(__name__)
+
+
+def derive_photo(sha256: str) -> bool:
+    """Make a stored photo's display image and thumb; False if they were there already."""
+    from server.storage import derive_stored, open_store
+
+    made = derive_stored(open_store(current_app.config), sha256,
+                         max_pixels=int(current_app.config["MAX_PHOTO_PIXELS"]))
+    log.info("photo %s: derivatives %s", sha256[:12], "made" if made else "already there")
+    return made
+
+
+def deliver_webhooks() -> None:
+    """Send the department webhooks that are due (each claimed, so no two workers send one)."""
+    from server.extensions import db
+    from server.services.webhooks import deliver_due
+
+    run = deliver_due(db.session())
+    if run.sent or run.failed or run.gave_up:
+        log.info("webhooks: sent %d, failed %d, given up %d", run.sent, run.failed, run.gave_up)
+
+
+def escalate_cases() -> None:
+    """Escalate the dispatched cases past their deadline (the sweep ``cron`` used to run)."""
+    from server.extensions import db
+    from server.services.escalation import escalate_overdue
+    from server.transactions import unit_of_work
+
+    session = db.session()
+    with unit_of_work(session):
+        escalated = escalate_overdue(session)
+    if escalated:  # their webhook deliveries are queued by the commit (webhooks.notify)
+        log.info("escalated %d overdue cases", len(escalated))
+
+
+TASKS: dict[str, Callable[..., Any]] = {
+    "photos.derive": derive_photo,
+    "webhooks.deliver": deliver_webhooks,
+    "cases.escalate": escalate_cases,
+}
+# Run by the worker every minute (cron syntax): what no request triggers, and the backstop
+# for a wake lost with the process that committed it.
+PERIODIC: dict[str, str] = {
+    "webhooks.deliver": "* * * * *",
+    "cases.escalate": "* * * * *",
+}
