@@ -173,13 +173,14 @@ def gridwork_commands() -> list[click.Command]:
         report,
         uploads,
         webhooks,
+        worker,
     )
 
     for sub in accounts.commands:  # users list, disable, enable, reset-password...
         users.add_command(sub)
     commands = [communities, departments, grids, users, seed_demo, serve, *backup.commands,
                 buildings.command, cases.command, households.command, keys.command,
-                report.command, uploads.command, webhooks.command]
+                report.command, uploads.command, webhooks.command, worker.command]
     for command in commands:
         _commit_when_done(command)
     return commands
