@@ -143,6 +143,8 @@ def serve(host: str, port: int, workers: int) -> None:
             "server.wsgi:app"]
     _require_free_port(host, port)
     click.echo(f"Starting Gridwork on http://{host}:{port}/ (Ctrl-C stops it) ...")
+    click.echo(f"ODK Collect / KoboCollect server URL: http://{host}:{port}/openrosa "
+               "(from a phone: this computer's address; gridwork odk qr USER --url ...)")
     os.execv(sys.executable, args)  # noqa: S606 - replaces this process with gunicorn
 
 
@@ -170,6 +172,7 @@ def gridwork_commands() -> list[click.Command]:
         cases,
         households,
         keys,
+        odk,
         report,
         uploads,
         webhooks,
@@ -179,7 +182,7 @@ def gridwork_commands() -> list[click.Command]:
     for sub in accounts.commands:  # users list, disable, enable, reset-password...
         users.add_command(sub)
     commands = [communities, departments, grids, users, seed_demo, serve, *backup.commands,
-                buildings.command, cases.command, households.command, keys.command,
+                buildings.command, cases.command, households.command, keys.command, odk.command,
                 report.command, uploads.command, webhooks.command, worker.command]
     for command in commands:
         _commit_when_done(command)

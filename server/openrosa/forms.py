@@ -186,7 +186,8 @@ def _households_csv(session: Session, access: Access) -> bytes:
     for household in session.scalars(query):
         item = household_summary(household, access, now)
         place = "-".join(p for p in (item["building"], item["unit"], item["door"]) if p)
-        label = " ".join(p for p in (item["code"], place, item["head_name"]) if p)
+        shown = (item["code"], place if place not in item["code"] else "", item["head_name"])
+        label = " ".join(p for p in shown if p)
         rows.append([item["id"], label, item["code"], item["head_name"], item["phone"] or "",
                      item["grid"] or "", " ".join(item["tags"]),
                      item["location"]["lat"], item["location"]["lon"]])
