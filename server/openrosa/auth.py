@@ -214,7 +214,8 @@ def _basic(session: Session, auth: Authorization) -> User:
 def _digest_user(session: Session, auth: Authorization) -> User:
     username = auth.username or ""
     _locked(session, username)
-    if not auth.uri or urlsplit(auth.uri).path != request.path:
+    # The answer covers the URI the client asked for (behind a proxy: with its prefix).
+    if not auth.uri or not urlsplit(auth.uri).path.endswith(request.path):
         raise _failed(session, username, "digest_uri_mismatch")
     user = session.scalar(select(User).where(User.username == username))
     if user is None or not user.active:

@@ -196,9 +196,12 @@ def submission() -> Any:
     photos are still on their way, an OpenRosaResponse error otherwise."""
     access = _access()
     xml_part = request.files.get("xml_submission_file")
-    if xml_part is None:
+    # A client that sends the XML as a plain field rather than a file part: the same XML.
+    xml = xml_part.read() if xml_part is not None else \
+        request.form.get("xml_submission_file", "").encode()
+    if not xml:
         raise SubmissionError("The form has no xml_submission_file part.")
-    instance = parse_instance(xml_part.read())
+    instance = parse_instance(xml)
     access.require(instance.form.permission)
     body = intake.load_body(instance)
     intake.store_photos(db.session, access, instance, request.files.items(multi=True))
