@@ -30,6 +30,20 @@ MAX_TRACK_POINTS = 5000
 MAX_TRACK_HOURS = 24
 POINT_FIELDS = ("lat", "lon", "accuracy_m", "recorded_at")
 _TIME = fields.AwareDateTime()
+# What the OpenAPI document says of a point (OpenAPI 3.0 has no tuples: the array's items
+# are described together; the order is lat, lon, accuracy_m, recorded_at).
+_ARRAY_POINT = {"type": "array", "minItems": 4, "maxItems": 4,
+                "description": "[lat, lon, accuracy_m (or null), recorded_at]",
+                "items": {"oneOf": [{"type": "number"},
+                                    {"type": "string", "format": "date-time"}],
+                          "nullable": True}}
+_OBJECT_POINT = {"type": "object", "required": ["lat", "lon", "recorded_at"],
+                 "additionalProperties": False, "properties": {
+                     "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                     "lon": {"type": "number", "minimum": -180, "maximum": 180},
+                     "accuracy_m": {"type": "number", "minimum": 0, "maximum": 100_000,
+                                    "nullable": True},
+                     "recorded_at": {"type": "string", "format": "date-time"}}}
 
 
 def _number(value: Any, name: str, low: float, high: float, *, optional: bool = False,
@@ -93,7 +107,8 @@ class TrackCreateSchema(Schema):
     crs = fields.String(load_default="wgs84", validate=validate.OneOf(CRS_CHOICES), metadata={
         "description": "the points' coordinate system: wgs84 (the Geolocation API's, the "
                        "default), gcj02 or bd09; answers are always wgs84"})
-    points = fields.List(TrackPoint(), required=True,
+    points = fields.List(TrackPoint(metadata={"oneOf": [_ARRAY_POINT, _OBJECT_POINT]}),
+                         required=True,
                          validate=validate.Length(max=MAX_TRACK_POINTS), metadata={
         "description": "[lat, lon, accuracy_m, recorded_at] (or objects with those names), "
                        "in time order, each within started_at..ended_at",
@@ -147,7 +162,7 @@ class TrackSummarySchema(Schema):
 class TrackSchema(TrackSummarySchema):
     """A stored track with its points, in WGS-84."""
 
-    points = fields.List(TrackPoint(), attribute="point_dicts", metadata={
+    points = fields.List(TrackPoint(metadata=_ARRAY_POINT), attribute="point_dicts", metadata={
         "description": "[lat, lon, accuracy_m, recorded_at], WGS-84, UTC"})
 
 
