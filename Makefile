@@ -9,8 +9,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 DEMO_DIR ?= instance
+FIELD := frontend/field
 
-.PHONY: demo test install install-test lint typecheck test-sqlite test-postgres clean
+.PHONY: demo test install install-test lint typecheck test-sqlite test-postgres clean field-app
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +20,16 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 
-install-test: $(BIN)/python
+install-test: $(BIN)/python $(FIELD)/node_modules/.package-lock.json
 	$(BIN)/pip install --quiet -e '.[test]'
+
+# The field app (/field/): its npm packages, and its build into server/field/static/app
+# (committed, so serving needs no Node; tests/field/test_shell.py checks it is current).
+$(FIELD)/node_modules/.package-lock.json: $(FIELD)/package-lock.json
+	cd $(FIELD) && npm ci --no-audit --no-fund --loglevel=error
+
+field-app: $(FIELD)/node_modules/.package-lock.json
+	cd $(FIELD) && node build.mjs
 
 DEMO_ENV = GRIDWORK_DEMO=1 GRIDWORK_INSTANCE_DIR=$(abspath $(DEMO_DIR))
 
@@ -31,6 +40,8 @@ demo: install
 	@$(DEMO_ENV) $(BIN)/gridwork db upgrade >$(DEMO_DIR)/migrate.log 2>&1 \
 		|| { cat $(DEMO_DIR)/migrate.log; exit 1; }
 	@$(DEMO_ENV) $(BIN)/gridwork seed-demo
+	@echo "Field app for grid workers' phones: http://$(HOST):$(PORT)/field/ (log in as wangge1;" \
+		"from a phone on the same network see README, 'The field app on a phone')"
 	@$(DEMO_ENV) $(BIN)/gridwork serve --host $(HOST) --port $(PORT)
 
 test: install-test
