@@ -8,7 +8,10 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const out = join(here, "..", "..", "server", "field", "static", "app");
+// `node build.mjs --out DIR` builds elsewhere (a test compares it with what is committed).
+const flag = process.argv.indexOf("--out");
+const out = flag > 0 ? process.argv[flag + 1]
+  : join(here, "..", "..", "server", "field", "static", "app");
 mkdirSync(out, { recursive: true });
 
 const common = { bundle: true, minify: true, target: ["chrome90", "safari15", "firefox90"],
