@@ -68,8 +68,10 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     transactions.init_app(app)  # the request boundary: registered first, so it runs last
     webhook_sender.init_app(app)  # its thread starts on the first wake after a commit
+    from server.models.map_cells import include_object
+
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True,
-                     compare_type=True)
+                     compare_type=True, include_object=include_object)
     compress.init_app(app)
     limiter.init_app(app)
     with app.app_context():

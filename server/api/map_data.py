@@ -30,8 +30,10 @@ bp = Blueprint("map_data", __name__, url_prefix="/api/v1",
                description="The visit map: what is in view, clustered in SQL by zoom")
 
 
-def _period(args: dict[str, Any]) -> tuple[Any, Any]:
-    return service.default_period(args.get("from_"), args.get("to"), utcnow())
+def _period(args: dict[str, Any], now: Any) -> tuple[Any, Any]:
+    # One ``now`` for the period and the counts: a default period then runs exactly to now,
+    # which the services answer from the households' rows (not the visits).
+    return service.default_period(args.get("from_"), args.get("to"), now)
 
 
 @bp.route("/map/households")
@@ -45,12 +47,13 @@ def map_households(args: dict[str, Any]) -> Any:
     the period. Status (ok, due, overdue) is as of now.
     """
     cfg = current_app.config
-    start, end = _period(args)
+    now = utcnow()
+    start, end = _period(args, now)
     return service.household_view(
         db.session, current_access(), bbox=args["bbox"], zoom=args["zoom"], start=start,
-        end=end, now=utcnow(), cell_px=int(cfg["MAP_CLUSTER_CELL_PX"]),
+        end=end, now=now, cell_px=int(cfg["MAP_CLUSTER_CELL_PX"]),
         points_min_zoom=int(cfg["MAP_POINTS_MIN_ZOOM"]), max_points=int(cfg["MAP_MAX_POINTS"]),
-        grid_code=args.get("grid"))
+        grid_code=args.get("grid"), zone=cfg["TIMEZONE"])
 
 
 @bp.route("/map/grids")
@@ -59,8 +62,9 @@ def map_households(args: dict[str, Any]) -> Any:
 @bp.response(200, content_type="application/geo+json")
 def map_grids(args: dict[str, Any]) -> Any:
     """My grids as a GeoJSON FeatureCollection with their visit coverage for the period."""
-    start, end = _period(args)
-    return map_layers.grid_features(db.session, current_access(), start, end, utcnow())
+    now = utcnow()
+    start, end = _period(args, now)
+    return map_layers.grid_features(db.session, current_access(), start, end, now)
 
 
 @bp.route("/map/buildings")
@@ -87,7 +91,7 @@ def map_visits(args: dict[str, Any]) -> Any:
         return service.worker_day(db.session, access, worker_id=args.get("worker"),
                                   day=args["day"], zone=current_app.config["TIMEZONE"],
                                   limit=args["limit"])
-    start, end = _period(args)
+    start, end = _period(args, utcnow())
     return service.visits_in_view(db.session, access, bbox=args.get("bbox"), start=start,
                                   end=end, worker_id=args.get("worker"),
                                   outcome=args.get("outcome"), limit=args["limit"])

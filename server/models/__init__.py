@@ -5,6 +5,7 @@ from __future__ import annotations
 from server.models.audit import AuditLog
 from server.models.cases import CaseStep, WebhookDelivery
 from server.models.households import Household, YellowRibbonRequest
+from server.models.map_cells import MapCell, MapCellChange, MapCellClock
 from server.models.org import Building, Community, Department, Grid
 from server.models.photos import Photo
 from server.models.reports import REPORT_STATUSES, Category, Report, report_photos
@@ -29,4 +30,5 @@ __all__ = [
     "CaseStep", "WebhookDelivery",
     "Household", "YellowRibbonRequest", "Visit", "VisitNeed", "visit_photos",
     "Track", "track_grids",
+    "MapCell", "MapCellChange", "MapCellClock",
 ]

@@ -7,35 +7,53 @@ number of screen pixels at that zoom (GROUP BY the cell); zoomed in, they come o
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, case, cast, func, literal, select
+from sqlalchemy import and_, case, exists, func, literal, literal_column, select
 from sqlalchemy.orm import Session
 
 from server.errors import UnprocessableError
 from server.models import Building, Grid, Household, Role, User, Visit, user_grids
 from server.services.access import Access
 from server.services.households import status_clause, tag_clause
+from server.services.map_cells import (
+    FINEST,
+    advance_if_stale,
+    cell_counts,
+    cell_index_sql,
+    cell_range,
+    cells_enabled,
+    in_box,
+)
 from server.services.scopes import (
     building_scope,
     grid_scope,
     household_scope,
+    map_cell_grids,
     visit_scope,
     worker_scope,
 )
 from server.services.visits import visit_query
 
-__all__ = ["BBox", "cell_degrees", "household_view", "buildings_in_view", "visits_in_view",
-           "worker_day", "map_workers", "day_bounds", "default_period", "grid_extent"]
+__all__ = ["BBox", "cluster_level", "cell_degrees", "household_view", "buildings_in_view",
+           "visits_in_view", "worker_day", "map_workers", "day_bounds", "default_period",
+           "grid_extent"]
 
 BBox = tuple[float, float, float, float]  # south, west, north, east
 
 
+def cluster_level(zoom: int, cell_px: int) -> int:
+    """The cell level of clusters ``cell_px`` pixels wide at ``zoom`` (px to a power of 2)."""
+    return zoom + 8 - max(0, round(math.log2(max(1, cell_px))))
+
+
 def cell_degrees(zoom: int, cell_px: int) -> float:
-    """The edge in degrees of a cluster cell that spans ``cell_px`` pixels at ``zoom``."""
-    return 360.0 / (256 * 2 ** zoom) * cell_px
+    """The edge in degrees of a cluster cell about ``cell_px`` pixels wide at ``zoom``."""
+    return 360.0 / 2 ** cluster_level(zoom, cell_px)
 
 
 def default_period(start: datetime | None, end: datetime | None,
@@ -52,39 +70,49 @@ def day_bounds(day: date, zone: str) -> tuple[datetime, datetime]:
     return start, datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
 
 
-def _cell(session: Session, column: Any, offset: float, cell: float) -> Any:
-    """SQL: the index of the cell ``column`` falls in (shifted positive, so truncation = floor)."""
-    value = (column + offset) / cell
-    if session.get_bind().dialect.name == "postgresql":
-        return func.floor(value)
-    return cast(value, Integer)  # SQLite truncates; the shift keeps values positive
+def _cell(session: Session, column: Any, offset: int, level: int) -> Any:
+    """SQL: the index of the cell ``column`` falls in at ``level`` (map_cells' formula)."""
+    return literal_column(cell_index_sql(session, column, offset, level))
 
 
-def _in_view(access: Access, bbox: BBox, grid_code: str | None) -> list[Any]:
-    """SQL: the households in scope, in ``bbox`` (and in the grid ``grid_code``)."""
-    south, west, north, east = bbox
-    clauses = [household_scope(access),
-               Household.lat.between(south, north), Household.lon.between(west, east)]
+def _in_cells(session: Session, access: Access, bbox: BBox, level: int,
+              grid_code: str | None) -> list[Any]:
+    """SQL: the households in scope in the cells ``bbox`` touches at ``level``."""
+    y0, x0, y1, x1 = cell_range(bbox, level)
+    edge = 360.0 / 2 ** min(level, FINEST)
+    clauses = [household_scope(access), *in_box(session, Household.lat, Household.lon, (
+        y0 * edge - 90.0 - 1e-9, x0 * edge - 180.0 - 1e-9,
+        (y1 + 1) * edge - 90.0 + 1e-9, (x1 + 1) * edge - 180.0 + 1e-9)),
+        _cell(session, "household.lat", 90, level).between(y0, y1),
+        _cell(session, "household.lon", 180, level).between(x0, x1)]
     if grid_code:
-        clauses.append(Household.grid_id == select(Grid.id).where(
-            Grid.code == grid_code).scalar_subquery())
+        clauses.append(Household.grid_id == _grid_id(grid_code))
     return clauses
 
 
-def _visited_subquery(access: Access, start: datetime, end: datetime, now: datetime) -> Any:
-    """The households met at least once in ``[start, end)``, as (household_id) rows.
+def _grid_id(grid_code: str) -> Any:
+    return select(Grid.id).where(Grid.code == grid_code).scalar_subquery()
 
-    A period that runs to now needs no visit rows: a household was met in it exactly when
-    its last meeting (kept on the household) falls in it. Older periods ask the visits.
+
+def _in_view(session: Session, access: Access, bbox: BBox, grid_code: str | None) -> list[Any]:
+    """SQL: the households in scope, in ``bbox`` (and in the grid ``grid_code``)."""
+    clauses = [household_scope(access), *in_box(session, Household.lat, Household.lon, bbox)]
+    if grid_code:
+        clauses.append(Household.grid_id == _grid_id(grid_code))
+    return clauses
+
+
+def _visited(access: Access, start: datetime, end: datetime, now: datetime) -> Any:
+    """SQL, per household: met at least once in ``[start, end)`` (coverage's definition).
+
+    A period that runs to now asks only the household row (its last meeting, kept by the
+    visit service); an older one asks the visits in the reader's scope.
     """
     if end >= now:
-        return (select(Household.id.label("household_id"))
-                .where(Household.last_met_at >= start, Household.last_met_at < end)
-                .subquery("visited"))
-    return (select(Visit.household_id.label("household_id"))
-            .where(visit_scope(access), Visit.outcome == "met",
-                   Visit.visited_at >= start, Visit.visited_at < end)
-            .group_by(Visit.household_id).subquery("visited"))
+        return and_(Household.last_met_at >= start, Household.last_met_at < end)
+    return exists(select(1).where(
+        Visit.household_id == Household.id, visit_scope(access), Visit.outcome == "met",
+        Visit.visited_at >= start, Visit.visited_at < end))
 
 
 def _count_columns(session: Session, now: datetime, visited: Any) -> list[Any]:
@@ -96,25 +124,50 @@ def _count_columns(session: Session, now: datetime, visited: Any) -> list[Any]:
             count_if(status_clause(["due"], now)).label("due"),
             count_if(status_clause(["overdue"], now)).label("overdue"),
             count_if(tag_clause(session, "yellow_ribbon")).label("ribbon"),
-            count_if(visited.c.household_id.is_not(None)).label("visited")]
+            count_if(visited).label("visited")]
 
 
 _COUNT_KEYS = ("ok", "due", "overdue", "ribbon", "visited")
 
 
+def _cluster(lat: float, lon: float, n: int, counts: Mapping[str, Any]) -> dict[str, Any]:
+    return {"lat": lat, "lon": lon, "count": n, **{k: int(counts[k]) for k in _COUNT_KEYS}}
+
+
 def _clusters(session: Session, access: Access, bbox: BBox, grid_code: str | None,
-              cell: float, now: datetime, visited: Any) -> list[dict[str, Any]]:
-    gx = _cell(session, Household.lat, 90.0, cell).label("gx")
-    gy = _cell(session, Household.lon, 180.0, cell).label("gy")
-    query = (select(gx, gy, func.avg(Household.lat).label("lat"),
-                    func.avg(Household.lon).label("lon"),
-                    *_count_columns(session, now, visited))
-             .select_from(Household)
-             .outerjoin(visited, visited.c.household_id == Household.id)
-             .where(*_in_view(access, bbox, grid_code)).group_by(gx, gy))
-    return [{"lat": float(r.lat), "lon": float(r.lon), "count": int(r.n),
-             **{k: int(getattr(r, k)) for k in _COUNT_KEYS}}
+              level: int, period: tuple[datetime, datetime], now: datetime,
+              zone: str) -> list[dict[str, Any]]:
+    """Households per cell of ``level`` over the cells the box touches, in cell order."""
+    start, end = period
+    grids = map_cell_grids(access)
+    if grids is not False and end >= now and level <= FINEST and cells_enabled(session):
+        assert grids is None or isinstance(grids, list)
+        advance_if_stale(session, now, zone)
+        grid_id = session.scalar(select(Grid.id).where(Grid.code == grid_code)) \
+            if grid_code else None
+        if grid_code and grid_id is None:
+            return []
+        rows = cell_counts(session, grids, bbox=bbox, level=level, now=now, start=start,
+                           end=end, grid_id=grid_id)
+        return [_cluster(r["lat_sum"] / r["n"], r["lon_sum"] / r["n"], int(r["n"]),
+                         {**r, "visited": r["met"]}) for r in rows]
+    gy = _cell(session, "household.lat", 90, level).label("gy")
+    gx = _cell(session, "household.lon", 180, level).label("gx")
+    query = (select(gy, gx, func.sum(Household.lat).label("lat"),
+                    func.sum(Household.lon).label("lon"),
+                    *_count_columns(session, now, _visited(access, start, end, now)))
+             .where(*_in_cells(session, access, bbox, level, grid_code))
+             .group_by(gy, gx).order_by(gy, gx))
+    return [_cluster(float(r.lat) / r.n, float(r.lon) / r.n, int(r.n), dict(r._mapping))
             for r in session.execute(query)]
+
+
+def _box_counts(session: Session, access: Access, bbox: BBox, grid_code: str | None,
+                period: tuple[datetime, datetime], now: datetime) -> dict[str, int]:
+    """The counts over the households exactly in ``bbox`` (a points view: few rows)."""
+    row = session.execute(select(*_count_columns(session, now, _visited(
+        access, *period, now))).where(*_in_view(session, access, bbox, grid_code))).one()
+    return {"total": int(row.n), **{k: int(getattr(row, k)) for k in _COUNT_KEYS}}
 
 
 def _points(session: Session, access: Access, bbox: BBox, grid_code: str | None,
@@ -126,11 +179,11 @@ def _points(session: Session, access: Access, bbox: BBox, grid_code: str | None,
                     Household.unit, Household.door, Building.code.label("building"),
                     status.label("status"),
                     tag_clause(session, "yellow_ribbon").label("ribbon"),
-                    visited.c.household_id.is_not(None).label("visited"))
+                    case((visited, True), else_=False).label("visited"))
              .select_from(Household)
              .outerjoin(Building, Building.id == Household.building_id)
-             .outerjoin(visited, visited.c.household_id == Household.id)
-             .where(*_in_view(access, bbox, grid_code)).order_by(Household.id).limit(limit))
+             .where(*_in_view(session, access, bbox, grid_code))
+             .order_by(Household.id).limit(limit))
     return [{"id": r.id, "lat": r.lat, "lon": r.lon, "grid_id": r.grid_id,
              "status": r.status, "ribbon": bool(r.ribbon), "visited": bool(r.visited),
              "label": " · ".join(p for p in (r.building, r.unit, r.door) if p)}
@@ -140,46 +193,51 @@ def _points(session: Session, access: Access, bbox: BBox, grid_code: str | None,
 def household_view(session: Session, access: Access, *, bbox: BBox, zoom: int,
                    start: datetime, end: datetime, now: datetime, cell_px: int,
                    points_min_zoom: int, max_points: int,
-                   grid_code: str | None = None) -> dict[str, Any]:
+                   grid_code: str | None = None, zone: str = "Asia/Shanghai") -> dict[str, Any]:
     """Households in ``bbox``: clusters at low zoom, points at high zoom or when few.
 
-    Counts (by status, open yellow ribbons, met in ``[start, end)``) cover the whole box.
-    No names or numbers: a point carries its building, unit and door only.
+    Clusters are square cells (``cell_deg`` on a side, nested level to level) over every
+    cell the box touches, and their counts cover those cells; a points view counts the
+    households in the box itself. Counts: by status (as of now), open yellow ribbons, met in
+    ``[start, end)``. No names or numbers: a point carries its building, unit and door.
+    On PostgreSQL the cells come from the pre-aggregated grid (``map_cells``), the same
+    answer as counting the households, which SQLite does.
     """
     access.require("households.read")
-    visited = _visited_subquery(access, start, end, now)
-    cell = cell_degrees(zoom, cell_px)
-    clusters = _clusters(session, access, bbox, grid_code, cell, now, visited)
-    counts = {"total": sum(c["count"] for c in clusters),
-              **{k: sum(c[k] for c in clusters) for k in _COUNT_KEYS}}
-    answer: dict[str, Any] = {"zoom": zoom, "counts": counts, "truncated": False}
-    if zoom >= points_min_zoom or counts["total"] <= max_points:
+    level = cluster_level(zoom, cell_px)
+    clusters: list[dict[str, Any]] = []
+    if zoom < points_min_zoom:
+        clusters = _clusters(session, access, bbox, grid_code, level, (start, end), now, zone)
+    answer: dict[str, Any] = {"zoom": zoom, "truncated": False}
+    if zoom >= points_min_zoom or sum(c["count"] for c in clusters) <= max_points:
+        visited = _visited(access, start, end, now)
         points = _points(session, access, bbox, grid_code, now, visited, max_points)
-        answer.update(mode="points", cell_deg=None, clusters=[], points=points,
+        counts = _box_counts(session, access, bbox, grid_code, (start, end), now)
+        answer.update(mode="points", cell_deg=None, clusters=[], points=points, counts=counts,
                       truncated=counts["total"] > len(points))
     else:
-        answer.update(mode="clusters", cell_deg=cell, clusters=clusters, points=[])
+        counts = {"total": sum(c["count"] for c in clusters),
+                  **{k: sum(c[k] for c in clusters) for k in _COUNT_KEYS}}
+        answer.update(mode="clusters", cell_deg=360.0 / 2 ** level, clusters=clusters,
+                      points=[], counts=counts)
     return answer
 
 
 def buildings_in_view(session: Session, access: Access, bbox: BBox) -> list[dict[str, Any]]:
     """Buildings in ``bbox`` (in the reader's geography) with their household counts."""
-    south, west, north, east = bbox
-    counts = (select(Household.building_id, func.count(Household.id).label("n"))
-              .where(Household.building_id.is_not(None)).group_by(Household.building_id)
-              .subquery("counts"))
-    query = (select(Building, func.coalesce(counts.c.n, 0))
-             .outerjoin(counts, counts.c.building_id == Building.id)
-             .where(building_scope(access),
-                    Building.lat.between(south, north), Building.lon.between(west, east))
+    households = (select(func.count(Household.id)).where(Household.building_id == Building.id)
+                  .correlate(Building).scalar_subquery())
+    query = (select(Building, households)
+             .where(building_scope(access), *in_box(session, Building.lat, Building.lon, bbox))
              .order_by(Building.code).limit(5000))
     return [{"id": b.id, "code": b.code, "name": b.name, "lat": b.lat, "lon": b.lon,
              "grid_id": b.grid_id, "households": int(n)} for b, n in session.execute(query)]
 
 
 def _visit_rows(session: Session, query: Any) -> list[dict[str, Any]]:
-    rows = session.execute(query.add_columns(User.display_name)
-                           .join(User, User.id == Visit.worker_id))
+    # A correlated lookup, not a join: the planner cannot guess how few visits a box holds.
+    name = select(User.display_name).where(User.id == Visit.worker_id).scalar_subquery()
+    rows = session.execute(query.add_columns(name))
     return [{"id": v.id, "household_id": v.household_id, "worker_id": v.worker_id,
              "worker": name, "grid_id": v.grid_id, "visited_at": v.visited_at, "lat": v.lat,
              "lon": v.lon, "distance_m": v.distance_m, "outcome": v.outcome,
@@ -193,8 +251,7 @@ def visits_in_view(session: Session, access: Access, *, bbox: BBox | None, start
     access.require("visits.read")
     query = visit_query(access, {"worker_id": worker_id, "outcome": outcome}, start, end)
     if bbox is not None:
-        south, west, north, east = bbox
-        query = query.where(Visit.lat.between(south, north), Visit.lon.between(west, east))
+        query = query.where(*in_box(session, Visit.lat, Visit.lon, bbox))
     where = query.whereclause
     assert where is not None  # the scope clause is always there
     counted = session.execute(

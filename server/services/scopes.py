@@ -24,6 +24,9 @@ one's reach is a 403. The rules, resource by resource:
 - people (``worker_scope``): the map's worker filter offers the grid workers of my grids;
   a building head none.
 - visits (``visit_scope``): the visits in my grids; a building head's buildings' only.
+- the map's pre-aggregated cells (``map_cell_grids``): counted per grid, so they answer only
+  a reader of whole grids: every grid for admins and the command centre, else my grids; a
+  building head (whose scope is buildings) is answered from the households themselves.
 - patrol tracks (``track_scope``): all for admins and the command centre; a secretary's
   community; a worker's or supervisor's grids; everyone their own. A track belongs to the
   grids its worker works in when it arrives, and to their community (``track_home``).
@@ -85,8 +88,9 @@ __all__ = ["PHOTO_VIEW_CHECKS", "PhotoViewCheck", "usable_photos", "sees_report"
            "visible_report_ids", "grid_scope", "grids_in_scope",
            "building_scope", "household_scope", "sees_household", "require_household_place",
            "require_household_reach", "require_community_registry", "works_in_community",
-           "worker_scope", "visit_scope", "track_scope", "track_home", "report_grid_scope",
-           "report_scope", "require_case_reach", "stats_scope", "sees_photo", "owns_upload",
+           "worker_scope", "visit_scope", "map_cell_grids", "track_scope", "track_home",
+           "report_grid_scope", "report_scope", "require_case_reach", "stats_scope",
+           "sees_photo", "owns_upload",
            "feed_household_scope", "feed_report_scope", "scope_fingerprint"]
 
 
@@ -187,6 +191,14 @@ def visit_scope(access: Access) -> ColumnElement[bool]:
         clause = and_(clause, Visit.household_id.in_(select(Household.id).where(
             access.building_clause(Household.building_id))))
     return clause
+
+
+def map_cell_grids(access: Access) -> list[int] | None | bool:
+    """The grids whose map cells this user may count: ``None`` for every grid, a list of
+    grid ids, or ``False`` when the cells cannot answer (a building head's scope)."""
+    if access.building_ids is not None:
+        return False
+    return None if access.everywhere else sorted(access.grid_ids)
 
 
 # -- patrol tracks ---------------------------------------------------------------------------

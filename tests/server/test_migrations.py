@@ -26,13 +26,15 @@ def test_migrations_upgrade_a_fresh_database_to_the_models_schema(fresh_database
 
     from server import create_app
     from server.extensions import db
+    from server.models.map_cells import include_object
 
     app = create_app({"TESTING": True, "DATABASE_URL": fresh_database.url,
                       "INSTANCE_DIR": str(tmp_path), "SECRET_KEY": "x"})
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(conn, opts={
+                "compare_type": True, "include_object": include_object})
             diff = compare_metadata(context, db.metadata)
         assert diff == [], f"models and migrations differ: {diff}"
         assert set(db.metadata.tables) <= set(inspect(db.engine).get_table_names())
