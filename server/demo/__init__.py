@@ -52,12 +52,12 @@ GRIDS = [
 
 def _demo_extensions() -> list[Callable[[Session, Community], Iterator[str]]]:
     """What the demo adds after its registry, in this order: the households' visits, the
-    reports, the case workflow (which moves some of those reports along), and a worker's
-    ODK Collect login."""
-    from server.demo import households, reports, workflow
+    workers' patrol tracks through them, the reports, the case workflow (which moves some
+    of those reports along), and a worker's ODK Collect login."""
+    from server.demo import households, reports, tracks, workflow
     from server.openrosa import demo as openrosa
 
-    return [households.seed, reports.seed, workflow.seed, openrosa.seed]
+    return [households.seed, tracks.seed, reports.seed, workflow.seed, openrosa.seed]
 
 
 def demo_grid_boxes() -> list[tuple[str, str, float, float, float, float]]:

@@ -4,12 +4,16 @@ day's track, cases, the detail panel, base-map coordinates, and a grid worker's 
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 
 from server.config import Config
+from server.extensions import db
 from server.geo import from_wgs84
+from server.models import Track, User
 from tests.web.conftest import (
     PageWatch,
     login,
@@ -232,6 +236,16 @@ def test_demo_community_shows_its_map_with_coverage_in_chinese(page: Any, app: F
     wait_map_ready(page, before)
     assert _count(page, "path.hh") + _count(page, ".hh-ribbon") > 20
     screenshot(page, "map-demo-zoomed")
+    # The demo's workers walked their patrols through the doors they visited (巡查轨迹).
+    assert any(line.startswith("Patrol tracks: ") for line in lines), lines
+    track = db.session.scalars(select(Track).join(User, User.id == Track.worker_id).where(
+        User.username == "wangge1").order_by(Track.point_count.desc())).first()
+    assert track is not None and track.length_m > 0
+    day = track.started_at.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+    page.goto(page.url.split("/app/")[0] + f"/app/map?worker={track.worker_id}&day={day}")
+    page.wait_for_selector("path.track-line", state="attached")
+    assert "公里" in page.inner_text("#track-summary") or "米" in page.inner_text(
+        "#track-summary")
 
 
 def test_map_without_tiles_names_the_setting_that_gives_a_base_map(page: Any,
