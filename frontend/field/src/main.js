@@ -119,12 +119,10 @@ app.login = async (username, password) => {
 };
 
 async function boot() {
+  // The strings and the settings in parallel (the shell preloads both): one round trip.
+  const settings = fetch("/field/config.json").then((r) => r.json()).catch(() => ({}));
   await loadMessages((await getMeta("lang")) || "zh-CN");
-  try {
-    app.config = await (await fetch("/field/config.json")).json();
-  } catch (error) {
-    app.config = {};
-  }
+  app.config = await settings;
   app.user = (await getMeta("user")) || null;
   configure({ authLost, kinds: app.config.batch_kinds });
   installPatrol(app);
@@ -136,6 +134,7 @@ async function boot() {
   watch();
   await route();
   document.body.dataset.booted = currentLang();
+  document.body.dataset.bootMs = performance.now().toFixed(0); // from navigation start
   refresh();
   setInterval(() => { if (navigator.onLine) pushSoon(); }, 30000);
   if ("serviceWorker" in navigator) {
