@@ -3,11 +3,14 @@
 **Batch.** Each record is loaded with the schema of its own endpoint and handed to the same
 service code, so it gets exactly the answer that endpoint would give (201, 200 replay,
 409, 409 dependency_missing, 422, 403). The batch's visits share one ``VisitWriter`` (the
-code behind ``POST /visits``): what they check against is read once for the batch, and the
+code behind ``POST /visits``): what they check against is read once for the batch; each run
+of consecutive visits is checked first and written with one INSERT ... ON CONFLICT
+(client_uuid) DO NOTHING RETURNING, replays and lost races settled from what came back, one
+savepoint per visit only if that joint write fails (``VisitWriter.add_many``); the
 households they change are written once, before any other kind of record runs. The batch
 runs on one connection in one database transaction, which is the batch's boundary (see
-``server.transactions``): the records run in a session joined to it, each in its own
-SAVEPOINT (services flush, never commit), and a failing record rolls back to it.
+``server.transactions``): the records run in a session joined to it, each other record in
+its own SAVEPOINT (services flush, never commit), and a failing record rolls back to it.
 One bad record never fails the others, and a batch costs one commit. On SQLite the batch
 takes the write lock when it starts (``BEGIN IMMEDIATE``), since SQLite cannot upgrade a
 reading transaction to a writing one once another writer has committed.
@@ -140,8 +143,9 @@ def _apply_one(session: Session, access: Access, kinds: Mapping[str, RecordKind]
 
 
 class _VisitRun:
-    """The batch's visits, recorded by one :class:`VisitWriter` (one read of what they
-    check against, not one per visit); each visit is still its own savepoint."""
+    """The batch's visits, recorded by one :class:`VisitWriter`: what they check against is
+    read once for the batch, and each run of consecutive visits is written together (one
+    INSERT for all of them, see :meth:`VisitWriter.add_many`), not one savepoint each."""
 
     def __init__(self, session: Session, access: Access, kind: RecordKind, schema: Schema,
                  records: list[Mapping[str, Any]]) -> None:
@@ -167,36 +171,60 @@ class _VisitRun:
         if self.writer is not None:
             self.writer.flush()
 
-    def apply(self, index: int, record: Mapping[str, Any]) -> dict[str, Any]:
+    def apply(self, first: int, records: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """The results of the run of visits ``records`` (``first`` is the first's index)."""
         from server.services.visits import make_need_reports, wants_need_reports
 
-        result: dict[str, Any] = {"client_uuid": record["client_uuid"], "kind": "visit"}
-        # No rollback on failure: the writer writes a visit last, in a savepoint of its own,
-        # so a refused visit wrote nothing, and earlier visits must stay.
-        try:
-            self.access.require(self.kind.permission)
-            assert self.writer is not None
-            body = self.loaded[index]
-            if isinstance(body, Exception):
-                raise body
-            visit_id, created = self.writer.add(body)
-        except Exception as exc:  # noqa: BLE001 - one record's failure is its own result
-            return _failure(result, exc, self.kind, index, record)
-        if wants_need_reports(body):
-            self.settle()
+        indices = range(first, first + len(records))
+        answers: dict[int, tuple[int, bool] | Exception] = {}
+        if self.writer is not None:
+            good = [i for i in indices if not isinstance(self.loaded[i], Exception)]
+            written = self.writer.add_many([self.loaded[i] for i in good])  # type: ignore[misc]
+            answers = dict(zip(good, written, strict=True))
+        results = []
+        for index, record in zip(indices, records, strict=True):
+            result: dict[str, Any] = {"client_uuid": record["client_uuid"], "kind": "visit"}
+            # No rollback on failure: a refused visit wrote nothing, and the others stay.
             try:
-                visit = self.session.get(Visit, visit_id)
-                assert visit is not None
-                make_need_reports(self.session, self.access, visit, body)
-            except Exception as exc:  # noqa: BLE001 - as POST /visits: the visit stays
-                return _failure(result, exc, self.kind, index, record)
-        result.update(status=201 if created else 200, id=visit_id, problem=None)
-        return result
+                self.access.require(self.kind.permission)
+                body, answer = self.loaded[index], answers.get(index)
+                for refusal in (body, answer):
+                    if isinstance(refusal, Exception):
+                        raise refusal
+                assert isinstance(body, dict) and isinstance(answer, tuple)
+                visit_id, created = answer
+            except Exception as exc:  # noqa: BLE001 - one record's failure is its own result
+                results.append(_failure(result, exc, self.kind, index, record))
+                continue
+            if wants_need_reports(body):
+                self.settle()
+                try:
+                    visit = self.session.get(Visit, visit_id)
+                    assert visit is not None
+                    make_need_reports(self.session, self.access, visit, body)
+                except Exception as exc:  # noqa: BLE001 - as POST /visits: the visit stays
+                    results.append(_failure(result, exc, self.kind, index, record))
+                    continue
+            result.update(status=201 if created else 200, id=visit_id, problem=None)
+            results.append(result)
+        return results
+
+
+def _runs(records: list[Mapping[str, Any]]) -> Iterable[tuple[int, list[Mapping[str, Any]]]]:
+    """(index of the first, records) of each run of consecutive records of one kind."""
+    start = 0
+    for index in range(1, len(records) + 1):
+        if index == len(records) or records[index]["kind"] != records[start]["kind"]:
+            yield start, records[start:index]
+            start = index
 
 
 def apply_batch(session: Session, user: User, records: list[Mapping[str, Any]],
                 ) -> list[dict[str, Any]]:
-    """Apply ``records`` in order, each in its own savepoint; one result per record.
+    """Apply ``records`` in order, each on its own; one result per record.
+
+    A run of consecutive visits is written together (see :class:`_VisitRun`); any other
+    record runs in a savepoint of its own.
 
     ``session`` only lends its engine: the batch runs on a connection of its own and
     commits once at the end.
@@ -219,13 +247,14 @@ def apply_batch(session: Session, user: User, records: list[Mapping[str, Any]],
             assert me is not None
             access = access_for(work, me)
             visits = _VisitRun(work, access, kinds["visit"], schemas["visit"], records)
-            results = []
-            for i, rec in enumerate(records):
-                if rec["kind"] == "visit":
-                    results.append(visits.apply(i, rec))
+            results: list[dict[str, Any]] = []
+            for first, run in _runs(records):
+                if run[0]["kind"] == "visit":
+                    results += visits.apply(first, run)
                     continue
                 visits.settle()  # households and reports go through the ORM as ever
-                results.append(_apply_one(work, access, kinds, schemas, i, rec))
+                results += [_apply_one(work, access, kinds, schemas, first + n, rec)
+                            for n, rec in enumerate(run)]
             visits.settle()
             work.flush()
         finally:

@@ -17,12 +17,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import Connection, Select, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import flag_modified
 
 from server.errors import (
@@ -177,6 +180,70 @@ class VisitWriter:
         rule that changed since never refuses it). Raises the API errors of the module
         docstring; nothing of a refused visit is written.
         """
+        answer = self.add_many([body])[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def add_many(self, bodies: Sequence[Mapping[str, Any]],
+                 ) -> list[tuple[int, bool] | Exception]:
+        """Record a run of visits: per body, (visit id, created) or the error it met.
+
+        Every body is checked first; the ones that pass are written together, one INSERT
+        ... ON CONFLICT (client_uuid) DO NOTHING RETURNING for all of them (and one for
+        their needs, one for their photos) in one savepoint: a batch pays its round trips
+        once, not per visit. A visit that came back without a row lost a race to a twin
+        request, and answers as a replay (or 409) from the twin's row. Should the joint
+        write fail, it is rolled back whole and the visits are written one by one, each in
+        a savepoint of its own, so that only the faulty one fails. The answers are those
+        of :meth:`add` called on each body in turn; the households are changed in the
+        bodies' order.
+        """
+        answers: list[tuple[int, bool] | Exception | None] = [None] * len(bodies)
+        ready: list[_Prepared] = []
+        again: list[int] = []  # a client_uuid sent twice in the run: settled after the first
+        keys: set[str] = set()
+        made_here = sorted({b["household_client_uuid"] for b in bodies
+                            if b.get("household_id") is None
+                            and b["household_client_uuid"] not in self._by_uuid})
+        if made_here:  # households made earlier in this batch: read once for the run
+            self._load_households((), made_here)
+        for index, body in enumerate(bodies):
+            if body["client_uuid"] in keys:
+                again.append(index)
+                continue
+            try:
+                answer = self._prepare(body)
+            except Exception as exc:  # noqa: BLE001 - one visit's refusal is its own answer
+                answers[index] = exc
+                continue
+            if isinstance(answer, _Prepared):
+                answer.index = index
+                keys.add(body["client_uuid"])
+                ready.append(answer)
+            else:
+                answers[index] = answer
+        written = self._write_together(ready)
+        for item in ready:
+            try:
+                if written is None:  # the joint write failed: one by one, as ever
+                    answers[item.index] = self._write_one(item)
+                elif item.key in written:
+                    answers[item.index] = self._settle_written(item, written[item.key])
+                else:  # a twin request committed this client_uuid meanwhile
+                    answers[item.index] = self._twin(item)
+            except Exception as exc:  # noqa: BLE001 - one visit's refusal is its own answer
+                answers[item.index] = exc
+        for index in again:
+            try:
+                answers[index] = self.add(bodies[index])
+            except Exception as exc:  # noqa: BLE001 - one visit's refusal is its own answer
+                answers[index] = exc
+        assert all(a is not None for a in answers)
+        return answers  # type: ignore[return-value]
+
+    def _prepare(self, body: Mapping[str, Any]) -> tuple[int, bool] | _Prepared:
+        """A replay's answer, or the checked visit ready to write; raises a refusal."""
         key = body["client_uuid"]
         digest = body_digest(body)
         known = self._replays.get(key)
@@ -213,28 +280,70 @@ class VisitWriter:
             "distance_m": round(metres, 1), "outcome": body["outcome"], "notes": body["notes"],
             "flags": flags, "off_site": "off_site" in flags,
             "follow_up_on": body["follow_up_on"]}
+        return _Prepared(body, key, digest, household, follow_up_at, row)
+
+    def _write_together(self, ready: Sequence[_Prepared]) -> dict[str, int] | None:
+        """Insert the ready visits, their needs and photos at once: {client_uuid: id} of
+        the rows made, or None (all rolled back) if the joint write failed."""
+        if not ready:
+            return {}
+        conn = self.session.connection()
+        statement = _insert_visits(conn.dialect.name)
+        try:
+            with _savepoint(conn):
+                made = {key: visit_id for visit_id, key in
+                        conn.execute(statement, [item.row for item in ready])}
+                self._write_children([(made[i.key], i.body) for i in ready if i.key in made])
+        except DBAPIError:
+            # Which visit broke it is not known: write them one by one, each alone.
+            return None
+        return made
+
+    def _write_children(self, visits: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+        """The needs and photo links of freshly inserted visits, one statement each."""
+        conn = self.session.connection()
+        needs = [{"visit_id": visit_id, "position": i, "category": n["category"],
+                  "text": n["text"]} for visit_id, body in visits
+                 for i, n in enumerate(body["needs"])]
+        if needs:
+            conn.execute(insert(VisitNeed), needs)
+        photos = [{"visit_id": visit_id, "photo_id": pid, "position": i}
+                  for visit_id, body in visits for i, pid in enumerate(body["photo_ids"])]
+        if photos:
+            conn.execute(insert(visit_photos), photos)
+
+    def _settle_written(self, item: _Prepared, visit_id: int) -> tuple[int, bool]:
+        """A visit the joint write made: its household's columns and schedule."""
+        self._record_on_household(item.household, visit_id, item.body["outcome"],
+                                  item.body["visited_at"], item.follow_up_at)
+        self._replays[item.key] = (visit_id, item.digest)
+        return visit_id, True
+
+    def _twin(self, item: _Prepared) -> tuple[int, bool]:
+        """The answer of a visit whose client_uuid a twin request wrote first."""
+        found = find_replay(self.session, Visit, item.key, item.digest)
+        if found is None:  # ON CONFLICT names client_uuid: a row is there
+            raise RuntimeError(f"visit {item.key} was neither written nor found")
+        self._replays[item.key] = (found.id, item.digest)
+        return found.id, False
+
+    def _write_one(self, item: _Prepared) -> tuple[int, bool]:
+        """One visit in its own savepoint (a twin that won the race answers instead)."""
         conn = self.session.connection()
 
         def write() -> int:  # in this visit's savepoint: all of it, or none
-            visit_id: int = conn.execute(_INSERT_VISIT, row).scalar_one()
-            if body["needs"]:
-                conn.execute(insert(VisitNeed), [
-                    {"visit_id": visit_id, "position": i, "category": n["category"],
-                     "text": n["text"]} for i, n in enumerate(body["needs"])])
-            if body["photo_ids"]:
-                conn.execute(insert(visit_photos), [
-                    {"visit_id": visit_id, "photo_id": pid, "position": i}
-                    for i, pid in enumerate(body["photo_ids"])])
-            self._record_on_household(household, visit_id, body["outcome"],
-                                      body["visited_at"], follow_up_at)
+            visit_id: int = conn.execute(_INSERT_VISIT, item.row).scalar_one()
+            self._write_children([(visit_id, item.body)])
+            self._record_on_household(item.household, visit_id, item.body["outcome"],
+                                      item.body["visited_at"], item.follow_up_at)
             return visit_id
 
         def twin() -> int | None:  # a twin request committed this client_uuid meanwhile
-            found = find_replay(self.session, Visit, key, digest)
+            found = find_replay(self.session, Visit, item.key, item.digest)
             return None if found is None else found.id
 
         visit_id, created = insert_or_twin(lambda: _savepoint(conn), write, twin)
-        self._replays[key] = (visit_id, digest)
+        self._replays[item.key] = (visit_id, item.digest)
         return visit_id, created
 
     def _record_on_household(self, household: Household, visit_id: int, outcome: str,
@@ -286,6 +395,28 @@ class VisitWriter:
 
 
 _INSERT_VISIT = insert(Visit).returning(Visit.id)
+_INSERT_VISITS = {
+    name: dialect.insert(Visit).on_conflict_do_nothing(index_elements=[Visit.client_uuid])
+    .returning(Visit.id, Visit.client_uuid)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+
+
+def _insert_visits(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT (client_uuid) DO NOTHING RETURNING id, client_uuid."""
+    return _INSERT_VISITS[dialect]
+
+
+@dataclass
+class _Prepared:
+    """A visit that passed every check: the row to insert and what its household needs."""
+
+    body: Mapping[str, Any]
+    key: str
+    digest: str
+    household: Household
+    follow_up_at: datetime | None
+    row: dict[str, Any]
+    index: int = 0
 # The household columns a visit may change.
 _VISIT_COLUMNS = ("last_visit_at", "last_met_at", "follow_up_at", "moved_out_at", "tags",
                   "visit_interval_days", "priority", "due_from_at", "next_due_at")
@@ -325,8 +456,10 @@ def create_visit(session: Session, access: Access, body: Mapping[str, Any],
     writer = VisitWriter(session, access, [body], config)
     visit_id, created = writer.add(body)
     writer.flush()
-    visit = session.get(Visit, visit_id)
-    assert visit is not None
+    # What the answer shows, in one query: its household and worker are in the session
+    # already, so dumping it lazily loads nothing.
+    visit = session.scalars(select(Visit).where(Visit.id == visit_id).options(
+        joinedload(Visit.needs), joinedload(Visit.photos))).unique().one()
     return visit, created
 
 
