@@ -41,8 +41,9 @@ class Track(db.Model):  # type: ignore[name-defined,misc]
     point_count: Mapped[int] = mapped_column(Integer)
     length_m: Mapped[float] = mapped_column(Float)  # geodesic, along the points
     # [[lat, lon, accuracy_m, seconds after started_at], ...]: WGS-84, compact (a 12-hour
-    # patrol is 1,440 points), read whole with the track and never queried inside.
-    points: Mapped[list[list[Any]]] = mapped_column(JSONType, default=list)
+    # patrol is 1,440 points), never queried inside; loaded only when read (deferred), so
+    # a list of tracks or the patrol figures do not read every position.
+    points: Mapped[list[list[Any]]] = mapped_column(JSONType, default=list, deferred=True)
 
     worker: Mapped[User] = relationship()
     grids: Mapped[list[Grid]] = relationship(secondary=track_grids, order_by=Grid.id)

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import Select, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload, undefer
 
 from server.errors import ConflictError, NotFoundError, UnprocessableError
 from server.geo import distance_m, to_wgs84
@@ -169,6 +169,7 @@ def worker_day_tracks(session: Session, access: Access, *, worker_id: int | None
     start, end = _day_window(day, zone)
     tracks = list(session.scalars(
         track_query(access, {"worker_id": worker_id}, start, end)
+        .options(undefer(Track.points), selectinload(Track.grids), selectinload(Track.worker))
         .order_by(Track.started_at, Track.id)))
     return {"worker_id": worker_id, "day": day,
             "length_m": round(sum(t.length_m for t in tracks), 1),

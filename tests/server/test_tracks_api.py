@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from server.extensions import db
 from server.geo import distance_m, from_wgs84
@@ -360,3 +360,22 @@ def test_patrol_figures_per_worker_per_day(client, factory, worker):
     too_long = client.get("/api/v1/stats/patrols", headers=secretary.headers,
                           query_string={"from": "2024-01-01", "to": "2026-01-01"})
     assert too_long.status_code == 422
+
+
+def test_the_list_and_the_figures_never_read_the_positions(client, factory, worker):
+    """A month of a community's tracks holds millions of positions: only a day's are read."""
+    post(client, worker, track_body())
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    secretary = factory.actor("secretary")
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        assert client.get(URL, headers=secretary.headers).status_code == 200
+        assert client.get("/api/v1/stats/patrols", headers=secretary.headers).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    reads = [s for s in statements if "FROM track" in s]
+    assert reads and not any("track.points" in s for s in reads), reads
