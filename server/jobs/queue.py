@@ -65,18 +65,24 @@ def defer_on(connection: Connection, task: str, *, lock: str | None = None,
 
 
 def apply_schema(connection: Connection, schema: str = SCHEMA) -> None:
-    """Create procrastinate's schema with the installed procrastinate's tables."""
+    """Create procrastinate's schema with the installed procrastinate's tables.
+
+    The search path is set for the session (not the transaction, so an autocommit
+    connection works too) and put back as it was afterwards.
+    """
     from procrastinate.schema import SchemaManager
 
     sql = SchemaManager.get_schema()
     saved = connection.exec_driver_sql("SELECT current_setting('search_path')").scalar_one()
     connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    connection.exec_driver_sql("SELECT set_config('search_path', %s, true)", (schema,))
-    driver = connection.connection.driver_connection
-    assert driver is not None  # a live connection
-    with driver.cursor() as cursor:
-        cursor.execute(sql)  # several statements: psycopg sends them as one simple query
-    connection.exec_driver_sql("SELECT set_config('search_path', %s, true)", (saved,))
+    connection.exec_driver_sql("SELECT set_config('search_path', %s, false)", (f'"{schema}"',))
+    try:
+        driver = connection.connection.driver_connection
+        assert driver is not None  # a live connection
+        with driver.cursor() as cursor:
+            cursor.execute(sql)  # several statements: psycopg sends them as one simple query
+    finally:
+        connection.exec_driver_sql("SELECT set_config('search_path', %s, false)", (saved,))
 
 
 def drop_schema(connection: Connection, schema: str = SCHEMA) -> None:
