@@ -136,7 +136,11 @@ class City:
 def questions(batch: int) -> list[tuple[str, Callable[[City], float]]]:
     """The figures of the issue's table, as (label, ask)."""
     today = datetime.now(UTC).date()
-    month = {"from": (today - timedelta(days=30)).isoformat(), "to": today.isoformat()}
+    # The dashboard's month: today and the 29 days before (to = tomorrow); and the last
+    # whole 30 days before today, a window in the past (read from the visits).
+    month = {"from": (today - timedelta(days=29)).isoformat(),
+             "to": (today + timedelta(days=1)).isoformat()}
+    past = {"from": (today - timedelta(days=30)).isoformat(), "to": today.isoformat()}
     return [
         ("/health (baseline)", lambda c: c.get("worker", "/health")),
         ("/map/households city view z13", lambda c: c.get(
@@ -156,6 +160,8 @@ def questions(batch: int) -> list[tuple[str, Callable[[City], float]]]:
             "worker", "/me/agenda", lat=c.door[0], lon=c.door[1], limit=50)),
         ("/stats/coverage community-month", lambda c: c.get(
             "secretary", "/stats/coverage", community="S0001", **month)),
+        ("/stats/coverage community, past 30 days", lambda c: c.get(
+            "secretary", "/stats/coverage", community="S0001", **past)),
         ("/sync/changes first page (worker)", lambda c: c.get(
             "worker", "/sync/changes", limit=500)),
         (f"sync batch, ms per visit ({batch})", lambda c: c.batch(batch)),

@@ -158,3 +158,7 @@ def include_object(obj: Any, name: str | None, type_: str, reflected: bool,
 Index("ix_household_due_from", Household.due_from_at)
 Index("ix_household_next_due", Household.next_due_at)
 Index("ix_household_last_met", Household.last_met_at)
+# Coverage per grid reads only this index on PostgreSQL (an index-only scan of the grid's
+# households): who lives there, who is a priority and overdue, who was met lately.
+Index("ix_household_grid_coverage", Household.grid_id,
+      postgresql_include=["id", "moved_out_at", "priority", "next_due_at", "last_met_at"])

@@ -1,9 +1,14 @@
 """Visit coverage per grid and per worker, counted in SQL (GROUP BY), never row by row.
 
-In a window ``[start, end)``: households, households visited (a visit that met the
-family), coverage %, visits, the share of visits flagged ``off_site``. ``overdue_priority``
-counts priority households (interval below the default) that are overdue now.
-A worker's households are those of their grids in scope; their visits are their own.
+Coverage (走访覆盖率) has one definition, here, used by this API, the map's grid shading and
+household clusters, the dashboard and the benches (``met_in_window``): of the households
+that live in a grid (not moved out), the share met at least once in ``[start, end)``.
+A window that runs to now reads each household's ``last_met_at`` (kept by the visit
+service), so a month's coverage reads one row per household and no visit; an older window
+asks whether a meeting visit falls in it. Per window also: visits recorded in the grid, the
+share flagged ``off_site``; ``overdue_priority`` counts priority households (interval below
+the default) overdue now. A worker's households are those of their grids in scope; their
+visits, and the households they met, are their own.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from server.errors import UnprocessableError
@@ -21,7 +26,7 @@ from server.models import Household, Role, User, Visit, user_grids
 from server.services.access import Access
 from server.services.scopes import grids_in_scope
 
-__all__ = ["to_instant", "coverage_window", "coverage"]
+__all__ = ["to_instant", "coverage_window", "coverage", "met_in_window"]
 
 
 def to_instant(value: date | datetime | None, timezone: str) -> datetime | None:
@@ -59,6 +64,20 @@ def _overdue_priority(now: datetime) -> Any:
                          else_=0))
 
 
+def met_in_window(start: datetime, end: datetime, now: datetime,
+                  visits: Any = None) -> ColumnElement[bool]:
+    """SQL, per household: met at least once in ``[start, end)`` (the coverage definition).
+
+    ``visits``: a further clause on the meeting visits of an older window (a reader's scope).
+    """
+    if end >= now:
+        return and_(Household.last_met_at >= start, Household.last_met_at < end)
+    return exists(select(1).where(
+        Visit.household_id == Household.id, Visit.outcome == "met",
+        Visit.visited_at >= start, Visit.visited_at < end,
+        visits if visits is not None else true()))
+
+
 def _visit_columns() -> list[Any]:
     met_household = case((Visit.outcome == "met", Visit.household_id))
     return [func.count(Visit.id), func.count(met_household.distinct()),
@@ -67,12 +86,14 @@ def _visit_columns() -> list[Any]:
 
 def _grid_rows(session: Session, grid_ids: list[int], start: datetime, end: datetime,
                now: datetime) -> tuple[dict[int, Any], dict[int, Any]]:
+    met = func.sum(case((met_in_window(start, end, now), 1), else_=0))
     households = {row[0]: row[1:] for row in session.execute(
-        select(Household.grid_id, func.count(Household.id), _overdue_priority(now))
+        select(Household.grid_id, func.count(Household.id), _overdue_priority(now), met)
         .where(Household.grid_id.in_(grid_ids), Household.moved_out_at.is_(None))
         .group_by(Household.grid_id))}
     visits = {row[0]: row[1:] for row in session.execute(
-        select(Visit.grid_id, *_visit_columns())
+        select(Visit.grid_id, func.count(Visit.id),
+               func.sum(case((Visit.off_site.is_(True), 1), else_=0)))
         .where(Visit.grid_id.in_(grid_ids), Visit.visited_at >= start, Visit.visited_at < end)
         .group_by(Visit.grid_id))}
     return households, visits
@@ -116,8 +137,8 @@ def coverage(session: Session, access: Access, *, community: str | None, grid: s
     households, visits = _grid_rows(session, grid_ids, start, end, now) if grids else ({}, {})
     rows = []
     for g in grids:
-        total, overdue = households.get(g.id, (0, 0))
-        count, visited, off_site = visits.get(g.id, (0, 0, 0))
+        total, overdue, visited = households.get(g.id, (0, 0, 0))
+        count, off_site = visits.get(g.id, (0, 0))
         rows.append({"grid_id": g.id, "grid": g.code, "name": g.name,
                      **_counts(int(total), int(visited), int(count), int(off_site or 0),
                                int(overdue or 0))})

@@ -13,12 +13,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, exists, func, literal, literal_column, select
+from sqlalchemy import case, func, literal, literal_column, select
 from sqlalchemy.orm import Session
 
 from server.errors import UnprocessableError
 from server.models import Building, Grid, Household, Role, User, Visit, user_grids
 from server.services.access import Access
+from server.services.coverage import met_in_window
 from server.services.households import status_clause, tag_clause
 from server.services.map_cells import (
     FINEST,
@@ -103,16 +104,9 @@ def _in_view(session: Session, access: Access, bbox: BBox, grid_code: str | None
 
 
 def _visited(access: Access, start: datetime, end: datetime, now: datetime) -> Any:
-    """SQL, per household: met at least once in ``[start, end)`` (coverage's definition).
-
-    A period that runs to now asks only the household row (its last meeting, kept by the
-    visit service); an older one asks the visits in the reader's scope.
-    """
-    if end >= now:
-        return and_(Household.last_met_at >= start, Household.last_met_at < end)
-    return exists(select(1).where(
-        Visit.household_id == Household.id, visit_scope(access), Visit.outcome == "met",
-        Visit.visited_at >= start, Visit.visited_at < end))
+    """SQL, per household: met in ``[start, end)``, coverage's definition (an older window:
+    by visits in the reader's scope)."""
+    return met_in_window(start, end, now, visit_scope(access))
 
 
 def _count_columns(session: Session, now: datetime, visited: Any) -> list[Any]:

@@ -8,6 +8,7 @@ import math
 import random
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -212,3 +213,35 @@ def test_the_clusters_come_from_the_cells_on_postgresql(client: FlaskClient, fac
     after = sum(c["count"] for c in _view(client, admin.headers, 12)["clusters"])
     assert after - before == 1000 * db.session.scalar(text(
         "SELECT count(*) FROM map_cell WHERE level = 14"))
+
+
+def test_the_map_and_the_coverage_count_the_same_households_as_met(
+        client: FlaskClient, factory: Factory, clusters_only: None) -> None:
+    """One definition: households living in the grids, met in the window. A household met
+    and then moved out counts in neither; one met and moved to G2 counts in G2."""
+    homes = _households(factory)
+    worker = factory.actor("grid_worker", grids=("G1", "G2"))
+    secretary = factory.actor("secretary")
+    for home, outcome in ((homes[1], "met"), (homes[2], "met"), (homes[3], "moved_out")):
+        response = client.post("/api/v1/visits", json=visit_body(home, outcome=outcome),
+                               headers=worker.headers)
+        assert response.status_code == 201, response.get_data(as_text=True)
+    moved = db.session.get(Household, homes[1].id)
+    moved.grid_id = factory.grid("G2").id  # G1's household, met, now lives in G2
+    db.session.commit()
+    if postgresql():
+        map_cells.rebuild(db.session, utcnow(), ZONE)
+        db.session.commit()
+    today = utcnow().astimezone(ZoneInfo(ZONE)).date()
+    body = client.get("/api/v1/stats/coverage", headers=secretary.headers, query_string={
+        "from": (today - timedelta(days=29)).isoformat(),
+        "to": (today + timedelta(days=1)).isoformat()}).get_json()
+    view = _view(client, secretary.headers, 12, **{"from": body["from"], "to": body["to"]})
+    assert body["total"]["households_visited"] == view["counts"]["visited"]
+    assert body["total"]["households"] == view["counts"]["total"] - 1  # the one moved out
+    by_grid = {row["grid"]: row["households_visited"] for row in body["grids"]}
+    met = [h for h in db.session.scalars(select(Household))
+           if h.moved_out_at is None and h.last_met_at is not None
+           and h.last_met_at >= datetime.fromisoformat(body["from"])]
+    assert by_grid == {"G1": sum(h.grid_id == factory.grid("G1").id for h in met),
+                       "G2": sum(h.grid_id == factory.grid("G2").id for h in met)}
