@@ -205,3 +205,35 @@ def test_a_committed_case_move_queues_the_webhook_job(queue_app):
         sender.wake()  # the lock: one job waits, not two
     assert [(j.task_name, j.status) for j in _jobs(queue_app, None)] == [
         ("webhooks.deliver", "todo")]
+
+
+def test_migration_0006_makes_the_queue_schema_and_its_downgrade_removes_it(
+        test_database, tmp_path):
+    from flask_migrate import downgrade, upgrade
+
+    from server import create_app
+    from server.extensions import db
+    from tests.dbsetup import make_test_database
+
+    fresh = make_test_database(tmp_path)
+    fresh.create()
+    schema = f"{fresh.schema}_jobs"
+    app = create_app({"TESTING": True, "DATABASE_URL": fresh.url, "SECRET_KEY": "x",
+                      "INSTANCE_DIR": str(tmp_path), "JOBS_SCHEMA": schema})
+    present = text("SELECT count(*) FROM information_schema.tables WHERE table_schema = :s "
+                   "AND table_name IN ('procrastinate_jobs', 'procrastinate_workers')")
+    try:
+        with app.app_context():
+            upgrade()
+            with db.engine.connect() as conn:
+                assert conn.scalar(present, {"s": schema}) == 2
+            downgrade(revision="0005")
+            with db.engine.connect() as conn:
+                assert conn.scalar(present, {"s": schema}) == 0
+            db.engine.dispose()
+    finally:
+        engine = create_engine(test_database.url)
+        with engine.begin() as conn:
+            drop_schema(conn, schema)
+        engine.dispose()
+        fresh.drop()
