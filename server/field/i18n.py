@@ -34,6 +34,7 @@ FIELD_MESSAGES: dict[str, Any] = {
     "login.password": _l("Password"),
     "login.submit": _l("Log in"),
     "login.wrong": _l("Wrong username or password."),
+    "login.missing": _l("Enter your username and password."),
     "login.locked": _l("Too many failed logins. Try again later, or ask the administrator."),
     "login.offline": _l("No connection. Logging in needs the network once."),
     "login.revoked": _l("Your login has ended. Log in again; what is waiting is kept."),

@@ -99,7 +99,9 @@ async function authLost() {
   // The token was revoked or expired: back to the login page, the outbox untouched.
   await delMeta("token");
   loginNotice = t("login.revoked");
-  app.go("#/login");
+  // A pull and a push may both meet the 401: draw the login page once, not over a form
+  // the worker is already filling in.
+  if (document.body.dataset.view !== "login") app.go("#/login");
 }
 
 app.login = async (username, password) => {

@@ -128,6 +128,10 @@ export async function loginView(notice) {
         event.preventDefault();
         const error = root.querySelector("#login-error");
         error.textContent = "";
+        if (!root.querySelector("#username").value.trim() || !root.querySelector("#password").value) {
+          error.textContent = t("login.missing");
+          return;
+        }
         try {
           await app.login(root.querySelector("#username").value.trim(),
             root.querySelector("#password").value);
