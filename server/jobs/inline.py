@@ -10,6 +10,7 @@ missed (see ``server.jobs``).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
@@ -62,6 +63,8 @@ class InlineRunner:
                 self._waiting.add(lock)
                 kwargs = {**kwargs, "_lock": lock}
             if self._thread is None or not self._thread.is_alive():
+                if self._thread is None:  # a command ending soon after its commit still
+                    atexit.register(self.drain)  # makes what it deferred (seed-demo's photos)
                 self._thread = threading.Thread(target=self._run, name="gridwork-jobs",
                                                 daemon=True)
                 self._thread.start()
