@@ -73,8 +73,10 @@ VISIT_SURVEY = [
     _row("select_one outcome", "outcome", "走访结果", "Outcome", required="yes"),
     _row("text", "notes", "情况记录", "What you found", appearance="multiline"),
     _row("begin_repeat", "need", "诉求", "Needs the family raised"),
+    # Required only once the need says something: the form opens with one empty need,
+    # which the server leaves out.
     _row("select_one_from_file categories.csv", "category", "诉求类别", "Category",
-         required="yes"),
+         required="string-length(${text}) > 0"),
     _row("text", "text", "诉求内容", "What they asked for"),
     _row("select_one yes_no", "create_report", "转为事件上报?", "Report it as a case?",
          default="no"),
