@@ -7,7 +7,7 @@ Everything here speaks WGS-84 ``(lat, lon)`` degrees; convert other systems on i
 from __future__ import annotations
 
 from server.geo.crs import CRS, CRS_NAMES, check_lat_lon, from_wgs84, is_crs, out_of_china, to_wgs84
-from server.geo.distance import BBox, bbox_around, distance_m
+from server.geo.distance import BBox, bbox_around, distance_m, path_length_m
 from server.geo.grids import (
     GeoJSONError,
     GridFeature,
@@ -39,5 +39,6 @@ __all__ = [
     "is_crs",
     "out_of_china",
     "parse_feature_collection",
+    "path_length_m",
     "to_wgs84",
 ]

@@ -21,7 +21,7 @@ from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session, selectinload, undefer
 
 from server.errors import ConflictError, NotFoundError, UnprocessableError
-from server.geo import distance_m, to_wgs84
+from server.geo import path_length_m, to_wgs84
 from server.models import Role, Track, User, track_grids
 from server.models.types import utcnow
 from server.services.access import Access
@@ -39,19 +39,12 @@ TRACK_ACCURACY_LIMIT_M = 100.0
 
 
 def track_length_m(points: Sequence[Sequence[Any]]) -> float:
-    """The geodesic length in metres along ``[lat, lon, accuracy_m, ...]`` WGS-84 points,
-    leaving out those whose accuracy is worse than ``TRACK_ACCURACY_LIMIT_M``."""
-    total = 0.0
-    previous: tuple[float, float] | None = None
-    for point in points:
-        accuracy = point[2]
-        if accuracy is not None and accuracy > TRACK_ACCURACY_LIMIT_M:
-            continue
-        here = (point[0], point[1])
-        if previous is not None and here != previous:
-            total += distance_m(previous, here)
-        previous = here
-    return total
+    """The length in metres along ``[lat, lon, accuracy_m, ...]`` WGS-84 points, on the
+    ellipsoid (``path_length_m``), leaving out those whose accuracy is worse than
+    ``TRACK_ACCURACY_LIMIT_M``."""
+    kept = [(p[0], p[1]) for p in points
+            if p[2] is None or p[2] <= TRACK_ACCURACY_LIMIT_M]
+    return path_length_m(kept)
 
 
 def _config(config: Mapping[str, Any] | None) -> Mapping[str, Any]:
