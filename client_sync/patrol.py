@@ -2,25 +2,28 @@
 
 A :class:`Patrol` is offered every position the device gets and keeps one when 30 s have
 passed or the worker has moved 25 m since the last one kept (issue 13: "a position every
-30 s (or 25 m)"). It queues what it kept as a track each ``segment_points`` positions and
-when it stops, so a device that dies mid-patrol loses at most the open segment; each
-segment starts with the previous one's last position, so the server's lengths of the
-segments add up to the whole patrol's.
+30 s (or 25 m)"). It queues what it kept as a track each ``segment_points`` positions (20
+minutes at one every 30 s) and when it stops, so a device that dies mid-patrol loses at
+most the open segment; each segment starts with the previous one's last position, so the
+server's lengths of the segments add up to the whole patrol's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from client_sync.cache import distance_m
 
-__all__ = ["Patrol", "MIN_INTERVAL_S", "MIN_DISTANCE_M", "SEGMENT_POINTS"]
+__all__ = ["Patrol", "MIN_INTERVAL_S", "MIN_DISTANCE_M", "SEGMENT_POINTS", "SEGMENT_SPAN"]
 
 MIN_INTERVAL_S = 30.0
 MIN_DISTANCE_M = 25.0
-SEGMENT_POINTS = 120  # an hour at one position every 30 s
+SEGMENT_POINTS = 40  # 20 minutes at one position every 30 s: what a crash may lose
+# A segment never spans more (the server takes tracks of up to MAX_TRACK_HOURS); a patrol
+# left running overnight starts a new segment, its gap neither walked nor timed.
+SEGMENT_SPAN = timedelta(hours=12)
 
 # queue(started_at, ended_at, points) -> the queued track's client_uuid
 QueueTrack = Callable[[datetime, datetime, list[list[Any]]], str]
@@ -64,6 +67,8 @@ class Patrol:
             waited = (when - last[3]).total_seconds()
             if waited < 0 or (waited < self.min_interval_s and moved < self.min_distance_m):
                 return False
+        if when - self._segment_start > SEGMENT_SPAN:
+            self._break(when)
         point = [lat, lon, accuracy_m, when]
         self._points.append(point)
         self._last = point
@@ -77,11 +82,19 @@ class Patrol:
         self._segment_start = ended_at
         self._points = [self._last] if self._last is not None else []
 
+    def _break(self, when: datetime) -> None:
+        """Close the segment at its last position and start afresh at ``when``."""
+        last = self._last[3] if self._last is not None else self._segment_start
+        if self._points and not (len(self._points) == 1 and self.queued
+                                 and self._points[0][3] == self._segment_start):
+            self.queued.append(self._queue(self._segment_start, last, list(self._points)))
+        self._segment_start, self._points, self._last = when, [], None
+
     def stop(self, ended_at: datetime | None = None) -> list[str]:
         """End the patrol: queue the open segment; returns every segment's client_uuid."""
         if self.stopped:
             return self.queued
-        end = _aware(ended_at)
+        end = min(_aware(ended_at), self._segment_start + SEGMENT_SPAN)
         if self._last is not None and end < self._last[3]:
             end = self._last[3]
         carried_only = (len(self._points) == 1 and self.queued

@@ -135,3 +135,22 @@ def test_an_outbox_made_before_tracks_takes_them_and_keeps_what_it_held(
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def test_a_patrol_left_running_overnight_starts_a_new_segment_the_server_takes(
+        device: SyncClient) -> None:
+    begin = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30)
+    patrol = device.start_patrol(started_at=begin)
+    for i in range(5):
+        patrol.offer(*point_at(START, 30.0 * i), 5.0, begin + timedelta(minutes=i))
+    morning = begin + timedelta(hours=20)  # the phone stayed in a pocket, the app open
+    for i in range(3):
+        patrol.offer(*point_at(START, 30.0 * i), 5.0, morning + timedelta(minutes=i))
+    uuids = patrol.stop(morning + timedelta(minutes=5))
+    assert len(uuids) == 2
+    result = device.sync()
+    assert (result.pushed, result.failed) == (2, 0)
+    first, second = _tracks()
+    assert first.ended_at == begin + timedelta(minutes=4)  # closed at its last position
+    assert second.started_at == morning and second.point_count == 3
+    assert first.length_m == pytest.approx(120.0, abs=0.5)
