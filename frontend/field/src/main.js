@@ -4,6 +4,7 @@ import { delMeta, getMeta, setMeta, uuid4 } from "./db.js";
 import { watch } from "./geo.js";
 import { currentLang, esc, loadMessages, otherLang, t } from "./i18n.js";
 import { summary } from "./outbox.js";
+import { warmUp } from "./photos.js";
 import { configure, pull, pushSoon } from "./sync.js";
 import { installPatrol } from "./patrol.js";
 import {
@@ -134,6 +135,7 @@ async function boot() {
   window.addEventListener("online", refresh);
   window.addEventListener("offline", badge);
   watch();
+  warmUp();
   await route();
   document.body.dataset.booted = currentLang();
   document.body.dataset.bootMs = performance.now().toFixed(0); // from navigation start

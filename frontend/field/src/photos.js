@@ -25,6 +25,11 @@ function shrinkWorker() {
   return worker;
 }
 
+/** Start the worker now (while online), so the first photo of an offline tab needs nothing. */
+export function warmUp() {
+  shrinkWorker();
+}
+
 /** A photo as the phone will send it: {blob, width, height, kept}. */
 export function shrink(file) {
   nextId += 1;
