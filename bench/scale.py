@@ -133,8 +133,20 @@ class City:
         return spent / size
 
 
+def page_period(zone: str = "Asia/Shanghai") -> dict[str, str]:
+    """The period the map page sends by default: today and the 29 days before (map.js)."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+    today = datetime.now(tz).date()
+    start = datetime.combine(today - timedelta(days=29), datetime.min.time(), tzinfo=tz)
+    end = datetime.combine(today + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    return {"from": start.isoformat(), "to": end.isoformat()}
+
+
 def questions(batch: int) -> list[tuple[str, Callable[[City], float]]]:
-    """The figures of the issue's table, as (label, ask)."""
+    """The figures of the issue's table, as (label, ask); the map asks as its page does."""
+    period = page_period()
     today = datetime.now(UTC).date()
     # The dashboard's month: today and the 29 days before (to = tomorrow); and the last
     # whole 30 days before today, a window in the past (read from the visits).
@@ -144,16 +156,16 @@ def questions(batch: int) -> list[tuple[str, Callable[[City], float]]]:
     return [
         ("/health (baseline)", lambda c: c.get("worker", "/health")),
         ("/map/households city view z13", lambda c: c.get(
-            "city", "/map/households", bbox=bbox(c.center, 13), zoom=13)),
+            "city", "/map/households", bbox=bbox(c.center, 13), zoom=13, **period)),
         ("/map/households z15", lambda c: c.get(
-            "city", "/map/households", bbox=bbox(c.center, 15), zoom=15)),
+            "city", "/map/households", bbox=bbox(c.center, 15), zoom=15, **period)),
         ("/map/households z18", lambda c: c.get(
-            "city", "/map/households", bbox=bbox(c.center, 18), zoom=18)),
+            "city", "/map/households", bbox=bbox(c.center, 18), zoom=18, **period)),
         ("/map/households z13, secretary", lambda c: c.get(
-            "secretary", "/map/households", bbox=bbox(c.center, 13), zoom=13)),
-        ("/map/grids (coverage shading)", lambda c: c.get("secretary", "/map/grids")),
+            "secretary", "/map/households", bbox=bbox(c.center, 13), zoom=13, **period)),
+        ("/map/grids (coverage shading)", lambda c: c.get("secretary", "/map/grids", **period)),
         ("/map/visits z17", lambda c: c.get(
-            "city", "/map/visits", bbox=bbox(c.center, 17), limit=2000)),
+            "city", "/map/visits", bbox=bbox(c.center, 17), limit=2000, **period)),
         ("/map/buildings z17", lambda c: c.get(
             "city", "/map/buildings", bbox=bbox(c.center, 17))),
         ("/me/agenda (worker, 50)", lambda c: c.get(

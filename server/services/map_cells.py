@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 __all__ = ["FINEST", "MIN_LEVEL", "MET_DAYS", "STALE_AFTER", "cell_index_sql",
-           "cells_enabled", "rebuild", "advance", "advance_if_stale", "met_since_for",
+           "rebuild", "advance", "ready_cells", "met_since_for",
            "cell_counts", "cell_range", "in_box"]
 
 FINEST, MIN_LEVEL = 18, 6
@@ -51,13 +51,6 @@ def cell_index_sql(session: Session | None, column: str, offset: int, level: int
     else:
         index = f"CAST({value} AS INTEGER)"
     return index if level >= FINEST else f"({index} / {2 ** (FINEST - level)})"
-
-
-def cells_enabled(session: Session) -> bool:
-    """Whether this database keeps the cells (PostgreSQL with the clock row in place)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return False
-    return session.execute(text("SELECT 1 FROM map_cell_clock WHERE id = 1")).first() is not None
 
 
 def met_since_for(now: datetime, zone: str) -> datetime:
@@ -144,11 +137,17 @@ def advance(session: Session, now: datetime, zone: str) -> bool:
     return True
 
 
-def advance_if_stale(session: Session, now: datetime, zone: str) -> None:
-    """Advance the clock when it is older than ``STALE_AFTER`` (the read's correction grows)."""
+def ready_cells(session: Session, now: datetime, zone: str) -> bool:
+    """Whether the cells can answer (PostgreSQL, counted once); the clock is advanced first
+    when it is older than ``STALE_AFTER`` (a read's correction grows with its age)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
     as_of = session.execute(text("SELECT as_of FROM map_cell_clock WHERE id = 1")).scalar()
-    if as_of is not None and now - as_of > STALE_AFTER:
+    if as_of is None:
+        return False
+    if now - as_of > STALE_AFTER:
         advance(session, now, zone)
+    return True
 
 
 _GIS: dict[str, str | None] = {}
@@ -246,7 +245,7 @@ def cell_counts(session: Session, grids: list[int] | None, *,
     """Households per cell of ``level`` in the cells ``bbox`` touches, met in ``[start, end)``.
 
     ``grids``: the reader's (``scopes.map_cell_grids``; None: every grid); ``end >= now``;
-    the caller checks ``cells_enabled``. Cells with no household are left out. One statement,
+    the caller checks ``ready_cells``. Cells with no household are left out. One statement,
     so the cells, the pending changes and the turned households are read in one snapshot.
     """
     stored = max(MIN_LEVEL, min(level, FINEST))

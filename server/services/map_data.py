@@ -23,12 +23,11 @@ from server.services.coverage import met_in_window
 from server.services.households import status_clause, tag_clause
 from server.services.map_cells import (
     FINEST,
-    advance_if_stale,
     cell_counts,
     cell_index_sql,
     cell_range,
-    cells_enabled,
     in_box,
+    ready_cells,
 )
 from server.services.scopes import (
     building_scope,
@@ -134,9 +133,9 @@ def _clusters(session: Session, access: Access, bbox: BBox, grid_code: str | Non
     """Households per cell of ``level`` over the cells the box touches, in cell order."""
     start, end = period
     grids = map_cell_grids(access)
-    if grids is not False and end >= now and level <= FINEST and cells_enabled(session):
+    if grids is not False and end >= now and level <= FINEST \
+            and ready_cells(session, now, zone):
         assert grids is None or isinstance(grids, list)
-        advance_if_stale(session, now, zone)
         grid_id = session.scalar(select(Grid.id).where(Grid.code == grid_code)) \
             if grid_code else None
         if grid_code and grid_id is None:
