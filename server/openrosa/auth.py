@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app, g, request
+from flask import current_app, request
 from flask_httpauth import HTTPDigestAuth
 from flask_limiter import RouteLimit
 from sqlalchemy import select
@@ -60,6 +60,7 @@ COLLECT_DEVICE_PREFIX = "odk:"
 NONCE_TTL_S = 3600
 _COLLECT_PASSWORD_DAYS = 3650  # revoked by an administrator, not by a calendar
 _MAX_CREDENTIALS = 20  # live Collect passwords tried per Digest answer
+_FAILED = "gridwork.openrosa_login_failed"
 
 _digest = HTTPDigestAuth(realm=REALM, use_ha1_pw=True, qop="auth")
 
@@ -160,7 +161,8 @@ def _refuse(detail: str, *, stale: bool = False) -> OpenRosaAuthError:
 
 def _failed(session: Session, username: str, reason: str) -> OpenRosaAuthError:
     """Record a wrong secret (the audit row and the counts stay though the answer is 401)."""
-    g.openrosa_login_failed = True
+    # On the request, not on g: an app context (and its g) can outlive one request.
+    request.environ[_FAILED] = True
     audit(session, None, "login_failed", "user", None, username=username[:64],
           reason=reason, via="openrosa")
     keep_on_error()
@@ -244,7 +246,7 @@ def authenticate(session: Session) -> User:
 
 
 def _failed_login(response: Any) -> bool:
-    return bool(g.get("openrosa_login_failed"))
+    return bool(request.environ.get(_FAILED))
 
 
 def _login_limit() -> str:
