@@ -94,3 +94,17 @@ def qr(username: str, server_url: str, output: Path | None, show_payload: bool) 
     if server_url.startswith("http://"):
         click.echo("Over http:// Collect logs in with Digest, so only this Collect password "
                    "works there; serve over HTTPS in production.")
+
+
+@command.command("xlsform")
+@click.argument("form_id", type=click.Choice(["gridwork_visit", "gridwork_report"]))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="The .xlsx file to write.")
+def xlsform(form_id: str, output: Path) -> None:
+    """Write a form as the XLSForm it is made from (the served XForm is pyxform's of it)."""
+    from server.extensions import db
+    from server.openrosa.forms import FORMS
+    from server.openrosa.forms import xlsform as make
+
+    output.write_bytes(make(db.session, FORMS[form_id]))
+    click.echo(f"Wrote {output}.")

@@ -23,6 +23,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from openpyxl import Workbook
 from pyxform.xls2xform import convert
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,7 +37,7 @@ from server.services.privacy import household_summary
 from server.services.scopes import household_scope
 
 __all__ = ["FormSpec", "FORMS", "VISIT_FORM", "REPORT_FORM", "LANGUAGES", "xform",
-           "media_file", "category_rows", "forms_for"]
+           "xlsform", "workbook", "media_file", "category_rows", "forms_for"]
 
 ZH, EN = "中文 (zh)", "English (en)"
 LANGUAGES = (ZH, EN)
@@ -148,17 +149,36 @@ def _version(form: FormSpec, categories: list[tuple[str, str, str]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-@lru_cache(maxsize=16)
-def _convert(form_id: str, version: str) -> bytes:
-    form = FORMS[form_id]
-    workbook = {
+def workbook(form: FormSpec, version: str) -> dict[str, list[dict[str, str]]]:
+    """The form's XLSForm: its survey, choices and settings sheets, as rows."""
+    return {
         "survey": [dict(row) for row in form.survey],
         "choices": [dict(row) for row in CHOICES],
         "settings": [{"form_id": form.form_id, "form_title": form.title,
                       "version": version, "default_language": ZH}],
     }
-    result = convert(workbook, form_name=form.form_id, pretty_print=True)
+
+
+@lru_cache(maxsize=16)
+def _convert(form_id: str, version: str) -> bytes:
+    result = convert(workbook(FORMS[form_id], version), form_name=form_id, pretty_print=True)
     return result.xform.encode("utf-8")
+
+
+def xlsform(session: Session, form: FormSpec) -> bytes:
+    """The form as an XLSForm spreadsheet (.xlsx), for an office to read or adapt."""
+    sheets = workbook(form, _version(form, category_rows(session)))
+    book = Workbook()
+    book.remove(book.active)  # type: ignore[arg-type]
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+        sheet.append(columns)
+        for row in rows:
+            sheet.append([row.get(column, "") for column in columns])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
 
 def xform(session: Session, form: FormSpec) -> tuple[bytes, str]:

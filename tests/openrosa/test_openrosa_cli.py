@@ -62,3 +62,18 @@ def test_demo_collect_login_is_the_same_on_every_run(app, client, factory):
     password = first[0].split(" password ")[1].split()[0]
     probe = client.head("/openrosa/submission", headers=basic(worker.user.username, password))
     assert probe.status_code == 204
+
+
+def test_xlsform_export_is_the_xlsform_the_served_xform_is_made_from(app, tmp_path):
+    """pyxform turns the exported spreadsheet into the very XForm the server serves."""
+    from pyxform.xls2xform import convert
+
+    from server.openrosa.forms import VISIT_FORM, xform
+
+    out = tmp_path / "visit.xlsx"
+    result = app.test_cli_runner().invoke(args=["odk", "xlsform", "gridwork_visit", "-o",
+                                                str(out)])
+    assert result.exit_code == 0, result.output
+    served, _version = xform(db.session, VISIT_FORM)
+    made = convert(out.read_bytes(), form_name="gridwork_visit", pretty_print=True)
+    assert made.xform.encode() == served
