@@ -3,8 +3,8 @@
 Escalation appends an ``escalate`` step to the timeline, stamps ``escalated_at`` and sends the
 department's webhook. It runs every minute as the job ``cases.escalate`` of ``gridwork worker``
 (``server.jobs.tasks``, the city tier), from ``gridwork cases escalate`` (cron) and, lazily,
-whenever a queue is read, so a deployment without a worker or cron still escalates. A case escalates once per
-deadline: a new deadline (after a failed verification) can escalate again.
+whenever a queue is read, so a deployment without a worker or cron still escalates. A case
+escalates once per deadline: a new deadline (after a failed verification) can escalate again.
 """
 
 from __future__ import annotations

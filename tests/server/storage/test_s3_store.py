@@ -44,10 +44,11 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         try:
             urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
             break
-        except OSError:
+        except OSError as exc:
             if time.monotonic() > deadline or server.poll() is not None:
                 server.kill()
-                raise RuntimeError("moto server did not start: " + log.read_text()[-2000:])
+                raise RuntimeError("moto server did not start: "
+                                   + log.read_text()[-2000:]) from exc
             time.sleep(0.1)
     yield url
     server.terminate()
