@@ -36,7 +36,8 @@ const icons = ["icon-192.png", "icon-512.png", "maskable-512.png"].map(
   (n) => `/field/static/icons/${n}`);
 const precache = ["/field/", "/field/manifest.webmanifest", "/field/config.json",
   "/field/i18n/zh-CN.json", "/field/i18n/en.json",
-  ...files.map((n) => `/field/static/app/${n}?v=${hashes[n]}`), ...icons];
+  `/field/static/app/shrink-worker.js?v=${hashes["shrink-worker.js"]}`, ...icons];
+// field.js and field.css are inline in the shell (/field/), which the worker keeps.
 await build({ ...common, entryPoints: [join(here, "src", "sw.js")], format: "iife",
   outfile: join(out, "sw.js"),
   define: { __PRECACHE__: JSON.stringify(precache), __VERSION__: JSON.stringify(version) } });

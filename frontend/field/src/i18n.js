@@ -11,10 +11,20 @@ export function otherLang() {
   return lang === "zh-CN" ? "en" : "zh-CN";
 }
 
+/** What the shell carries inline: {lang, messages, config} (one round trip on a slow link). */
+export function bootData() {
+  const block = document.getElementById("field-boot");
+  try { return block ? JSON.parse(block.textContent) : {}; } catch { return {}; }
+}
+
 export async function loadMessages(wanted) {
   lang = LANGS.includes(wanted) ? wanted : "zh-CN";
-  const response = await fetch(`/field/i18n/${lang}.json`);
-  messages = await response.json();
+  const inline = bootData();
+  if (inline.lang === lang && inline.messages) {
+    messages = inline.messages;
+  } else {
+    messages = await (await fetch(`/field/i18n/${lang}.json`)).json();
+  }
   document.documentElement.lang = lang;
 }
 

@@ -2,7 +2,7 @@
 import { api } from "./api.js";
 import { delMeta, getMeta, setMeta, uuid4 } from "./db.js";
 import { watch } from "./geo.js";
-import { currentLang, esc, loadMessages, otherLang, t } from "./i18n.js";
+import { bootData, currentLang, esc, loadMessages, otherLang, t } from "./i18n.js";
 import { summary } from "./outbox.js";
 import { warmUp } from "./photos.js";
 import { configure, pull, pushSoon } from "./sync.js";
@@ -122,8 +122,10 @@ app.login = async (username, password) => {
 };
 
 async function boot() {
-  // The strings and the settings in parallel (the shell preloads both): one round trip.
-  const settings = fetch("/field/config.json").then((r) => r.json()).catch(() => ({}));
+  // The shell carries the settings and the Chinese strings inline.
+  const inline = bootData().config;
+  const settings = inline ? Promise.resolve(inline)
+    : fetch("/field/config.json").then((r) => r.json()).catch(() => ({}));
   await loadMessages((await getMeta("lang")) || "zh-CN");
   app.config = await settings;
   app.user = (await getMeta("user")) || null;
