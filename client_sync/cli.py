@@ -5,6 +5,7 @@
     gridsync visit --household 12-1-302 --outcome met --lat 28.8061 --lon 113.0742
     gridsync report --category garbage --photo IMG_0001.jpg --lat 28.8021 --lon 113.0744
     gridsync import-photos /media/camera/DCIM --category garbage
+    gridsync track patrol-2026-09-29.gpx
     gridsync push && gridsync pull
 
 The data folder comes from ``--data-dir`` or ``GRIDSYNC_DATA_DIR`` (default ``~/.gridsync``),
@@ -55,6 +56,7 @@ from client_sync.exceptions import (
     TransientError,
     ValidationError,
 )
+from client_sync.gpx import read_gpx
 from client_sync.photos import read_exif_point_and_time
 from schemas.common import CRS_CHOICES
 from schemas.visits import VISIT_OUTCOMES
@@ -131,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument("username")
     login.add_argument("--password", help="default: $GRIDSYNC_PASSWORD, else asked")
     _capture_commands(sub)
+    _track_commands(sub)
     _sync_commands(sub)
     return p
 
@@ -181,6 +184,13 @@ def _capture_commands(sub: Any) -> None:
                                          "pulled categories have it")
     imp.add_argument("--description", default="")
     imp.add_argument("--tz", default="Asia/Shanghai", help="camera clock zone if EXIF has none")
+
+
+def _track_commands(sub: Any) -> None:
+    track = sub.add_parser("track", help="queue a patrol track (巡查轨迹) from a GPX file")
+    track.add_argument("gpx", type=Path, help="a GPS logger's or a phone app's GPX export")
+    track.add_argument("--crs", choices=CRS_CHOICES, default="wgs84",
+                       help="the file's coordinate system (GPX is wgs84)")
 
 
 def _sync_commands(sub: Any) -> None:
@@ -334,6 +344,25 @@ def cmd_import_photos(args: argparse.Namespace) -> int:
     return EXIT_OK if queued or not files else EXIT_INVALID
 
 
+def cmd_track(args: argparse.Namespace) -> int:
+    """Queue each track segment of a GPX file as a patrol: a position every 30 s or 25 m."""
+    segments = read_gpx(args.gpx)
+    if not segments:
+        raise ValidationError(errors={"gpx": [f"{args.gpx.name} holds no track positions."]})
+    queued: list[str] = []
+    kept = total = 0
+    with _client(args) as client, client.outbox.atomic():  # the whole file, or nothing
+        for positions in segments:
+            patrol = client.start_patrol(started_at=positions[0][3], crs=args.crs)
+            kept += sum(patrol.offer(*position) for position in positions)
+            total += len(positions)
+            queued += patrol.stop(positions[-1][3])
+    _say(f"Queued {len(queued)} track(s) from {len(segments)} segment(s) of {args.gpx.name}: "
+         f"{kept} of {total} positions kept (one every 30 s or 25 m). "
+         "Run 'gridsync push' to send.")
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """Show the outbox."""
     with _client(args) as client:
@@ -450,7 +479,8 @@ def cmd_households(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "login": cmd_login, "report": cmd_report, "visit": cmd_visit, "household": cmd_household,
-    "import-photos": cmd_import_photos, "status": cmd_status, "push": cmd_push,
+    "import-photos": cmd_import_photos, "track": cmd_track, "status": cmd_status,
+    "push": cmd_push,
     "pull": cmd_pull, "failed": cmd_failed, "retry": cmd_retry, "discard": cmd_discard,
     "agenda": cmd_agenda, "households": cmd_households,
 }

@@ -52,6 +52,7 @@ class Patrol:
         self._segment_start = _aware(started_at)
         self._points: list[list[Any]] = []
         self._last: list[Any] | None = None
+        self._unkept: list[Any] | None = None  # the latest position offered and not kept
         self.queued: list[str] = []  # the client_uuids of the segments queued so far
         self.stopped = False
 
@@ -66,9 +67,12 @@ class Patrol:
             moved = distance_m(last[0], last[1], lat, lon)
             waited = (when - last[3]).total_seconds()
             if waited < 0 or (waited < self.min_interval_s and moved < self.min_distance_m):
+                if waited > 0:
+                    self._unkept = [lat, lon, accuracy_m, when]  # the patrol may end here
                 return False
         if when - self._segment_start > SEGMENT_SPAN:
             self._break(when)
+        self._unkept = None
         point = [lat, lon, accuracy_m, when]
         self._points.append(point)
         self._last = point
@@ -84,6 +88,9 @@ class Patrol:
 
     def _break(self, when: datetime) -> None:
         """Close the segment at its last position and start afresh at ``when``."""
+        if self._unkept is not None:
+            self._points.append(self._unkept)
+            self._last = self._unkept
         last = self._last[3] if self._last is not None else self._segment_start
         if self._points and not (len(self._points) == 1 and self.queued
                                  and self._points[0][3] == self._segment_start):
@@ -91,10 +98,14 @@ class Patrol:
         self._segment_start, self._points, self._last = when, [], None
 
     def stop(self, ended_at: datetime | None = None) -> list[str]:
-        """End the patrol: queue the open segment; returns every segment's client_uuid."""
+        """End the patrol: queue the open segment, with the last position offered (kept or
+        not: it is where the patrol ended); returns every segment's client_uuid."""
         if self.stopped:
             return self.queued
         end = min(_aware(ended_at), self._segment_start + SEGMENT_SPAN)
+        if self._unkept is not None and self._unkept[3] <= end:
+            self._points.append(self._unkept)  # where the patrol ended: walked, and drawn
+            self._last, self._unkept = self._unkept, None
         if self._last is not None and end < self._last[3]:
             end = self._last[3]
         carried_only = (len(self._points) == 1 and self.queued

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -69,7 +70,8 @@ def test_a_patrol_keeps_a_position_every_30_s_or_25_m() -> None:
     patrol.stop(begin + timedelta(minutes=5))
     (segment,) = queued
     assert segment[0] == begin and segment[1] == begin + timedelta(minutes=5)
-    assert len(segment[2]) == sum(kept)
+    assert len(segment[2]) == sum(kept) + 1  # and the last fix (295 s), where it ended
+    assert segment[2][-1][3] == begin + timedelta(seconds=295)
 
 
 def test_a_long_patrol_goes_in_segments_whose_lengths_add_up(tmp_path: Path,
@@ -154,3 +156,73 @@ def test_a_patrol_left_running_overnight_starts_a_new_segment_the_server_takes(
     assert first.ended_at == begin + timedelta(minutes=4)  # closed at its last position
     assert second.started_at == morning and second.point_count == 3
     assert first.length_m == pytest.approx(120.0, abs=0.5)
+
+
+# -- gridsync track FILE.gpx ---------------------------------------------------------------
+
+_GPX = """<?xml version="1.0" encoding="UTF-8"?>
+<gpx version="1.1" creator="logger" xmlns="http://www.topografix.com/GPX/1/1">
+<trk><name>巡查</name>{segments}</trk></gpx>"""
+
+
+def _gpx(path: Path, segments: list[list[tuple[float, float, datetime]]]) -> Path:
+    body = "".join(
+        "<trkseg>" + "".join(
+            f'<trkpt lat="{lat:.7f}" lon="{lon:.7f}"><time>'
+            f'{when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}</time><hdop>1.2</hdop>'
+            "</trkpt>" for lat, lon, when in seg) + "</trkseg>" for seg in segments)
+    path.write_text(_GPX.format(segments=body), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def gridsync(tmp_path: Path, live_server: LiveServer, worker: Actor,
+             monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
+    """``gridsync ARGS`` in-process, logged in as the G1 worker: (exit code, out, err)."""
+    from client_sync import cli
+
+    monkeypatch.setenv("GRIDSYNC_DATA_DIR", str(tmp_path / "logger"))
+    monkeypatch.setenv("GRIDSYNC_SERVER", live_server.url)
+    monkeypatch.setenv("GRIDSYNC_PASSWORD", PASSWORD)
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = cli.main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    assert invoke("login", worker.user.username)[0] == 0
+    return invoke
+
+
+def test_gridsync_track_queues_a_gpx_loggers_patrol_at_30_s_or_25_m(
+        gridsync: Any, tmp_path: Path) -> None:
+    begin = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    walk_1s = [(*point_at(START, 1.3 * i), begin + timedelta(seconds=i)) for i in range(600)]
+    later = begin + timedelta(hours=1)
+    standing = [(*START, later + timedelta(seconds=5 * i)) for i in range(60)]
+    path = _gpx(tmp_path / "patrol.gpx", [walk_1s, standing])
+    code, out, err = gridsync("track", str(path))
+    assert code == 0, err
+    assert "Queued 2 track(s) from 2 segment(s)" in out
+    assert gridsync("push")[0] == 0
+    walked, stood = _tracks()
+    assert walked.point_count == 31  # every 20 s (26 m), and where it ended
+    assert walked.length_m == pytest.approx(1.3 * 599, abs=1.0)
+    assert walked.points[0][2] == 6.0  # hdop 1.2 at 5 m a unit
+    assert stood.point_count == 11  # standing 5 minutes: one every 30 s, the last on stop
+    assert stood.length_m == 0.0
+
+
+def test_gridsync_track_refuses_a_file_that_is_not_gpx_or_lacks_times(
+        gridsync: Any, tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.gpx"
+    bomb.write_text('<?xml version="1.0"?><!DOCTYPE gpx [<!ENTITY a "aaaaaaaaaa">'
+                    '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><gpx>&b;</gpx>')
+    code, _out, err = gridsync("track", str(bomb))
+    assert code == 3 and "refused" in err
+    timeless = tmp_path / "timeless.gpx"
+    timeless.write_text(_GPX.format(segments='<trkseg><trkpt lat="28.8" lon="113.07"/>'
+                                             "</trkseg>"))
+    code, _out, err = gridsync("track", str(timeless))
+    assert code == 3 and "<time>" in err
+    assert gridsync("status")[1].count("track") == 0
