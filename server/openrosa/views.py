@@ -56,6 +56,8 @@ def _access() -> Access:
 @bp.after_request
 def _openrosa_headers(response: Response) -> Response:
     response.headers["X-OpenRosa-Version"] = OPENROSA_VERSION
+    # Lists, manifests and media are made for the caller: no shared cache may keep them.
+    response.headers.setdefault("Cache-Control", "private, no-cache")
     return response
 
 
@@ -152,8 +154,7 @@ def form_media(form_id: str, filename: str) -> Response:
     if data is None:
         raise ApiError(f"The form {form_id} has no file {filename!r}.", status=404,
                        slug="not_found")
-    return Response(data, content_type="text/csv; charset=utf-8",
-                    headers={"Cache-Control": "private, no-cache"})
+    return Response(data, content_type="text/csv; charset=utf-8")
 
 
 def _accept_length() -> int:
