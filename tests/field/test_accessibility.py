@@ -46,3 +46,41 @@ def test_no_serious_or_critical_violation_on_the_field_screens(
         context.close()
     assert not any(found.values()), found
     assert not watch.problems, "\n".join(watch.problems)
+
+
+# The largest text size Android offers scales the root font by about 1.3; test beyond it.
+_LAYOUT = """() => {
+    const tooNarrow = document.documentElement.scrollWidth > window.innerWidth;
+    const targets = [...document.querySelectorAll('.tabs a, .action button, .choice')]
+        .filter((e) => e.offsetParent !== null)
+        .map((e) => e.getBoundingClientRect())
+        .filter((r) => r.height < 44 || r.width < 44).length;
+    const action = document.querySelector('.action button');
+    const box = action && action.getBoundingClientRect();
+    const tabs = document.querySelector('.tabs').getBoundingClientRect();
+    return {tooNarrow, smallTargets: targets,
+            actionAboveTabs: !box || (box.bottom <= tabs.top + 1 && box.top >= 0)};
+}"""
+
+
+def test_small_phone_with_large_text_keeps_targets_big_and_the_action_at_the_bottom(
+        browser: Any, live_server: LiveServer, field_world: FieldWorld,
+        watch: FieldWatch) -> None:
+    context = browser.new_context(**phone_options(
+        live_server.url, service_workers="block", viewport={"width": 360, "height": 640}))
+    context.set_default_timeout(20_000)
+    try:
+        page = open_app(context, watch)
+        login(page, "zhou")
+        page.evaluate("document.documentElement.style.fontSize = '150%'")
+        found = {}
+        for hash_ in ("#/agenda", f"#/visit/{field_world.households[0]}", "#/report",
+                      "#/outbox"):
+            page.goto(f"/field/{hash_}")
+            page.wait_for_selector(f'body[data-ready="{hash_}"]', state="attached")
+            found[hash_] = page.evaluate(_LAYOUT)
+    finally:
+        context.close()
+    assert all(v == {"tooNarrow": False, "smallTargets": 0, "actionAboveTabs": True}
+               for v in found.values()), found
+    assert not watch.problems, "\n".join(watch.problems)

@@ -28,6 +28,10 @@ function frame() {
       <a href="#/cases" data-tab="cases">${esc(t("nav.cases"))}</a>
       <a href="#/outbox" data-tab="outbox">${esc(t("nav.outbox"))} <span id="badge" class="badge" hidden></span></a>
     </nav>`;
+  // Large system fonts make the tab bar taller: the action above it follows.
+  const nav = root.querySelector(".tabs");
+  new ResizeObserver(() => document.body.style.setProperty("--tabs", `${nav.offsetHeight}px`))
+    .observe(nav);
   document.getElementById("lang").addEventListener("click", async () => {
     await setMeta("lang", otherLang());
     await loadMessages(otherLang());
