@@ -215,24 +215,22 @@ def _turned_rows(level: int, params: dict[str, Any], scope: str) -> str:
     """
     now_rows = _contribution(":now", ":start", "h.")
     now_rows[-1] = "CASE WHEN h.last_met_at >= :start AND h.last_met_at < :end THEN 1 ELSE 0 END"
-    then_rows = _contribution("c.as_of", "c.met_since", "h.")
+    then_rows = _contribution(":t0", ":s0", "h.")
     diff = ", ".join(f"({a}) - ({b})" for a, b in zip(now_rows, then_rows, strict=True))
     y0, x0, y1, x1 = params["y0"], params["x0"], params["y1"], params["x1"]
     edge = 360.0 / 2 ** level
     params.update(lat0=y0 * edge - 90.0 - 1e-9, lat1=(y1 + 1) * edge - 90.0 + 1e-9,
                   lon0=x0 * edge - 180.0 - 1e-9, lon1=(x1 + 1) * edge - 180.0 + 1e-9)
     gy, gx = cell_index_sql(None, "h.lat", 90, level), cell_index_sql(None, "h.lon", 180, level)
-    # Scalar subqueries, not the CTE's columns: the planner turns them into index ranges.
-    as_of = "(SELECT as_of FROM map_cell_clock WHERE id = 1)"
-    since = "(SELECT met_since FROM map_cell_clock WHERE id = 1)"
+    # The clock as values (t0, s0), not a join: the planner sees the time ranges are narrow
+    # and reads them from the time indexes.
     return f"""
         SELECT {gy}, {gx}, {diff}
-        FROM household h CROSS JOIN c
+        FROM household h
         WHERE {scope}
-          AND ((h.due_from_at > {as_of} AND h.due_from_at <= :now)
-               OR (h.next_due_at > {as_of} AND h.next_due_at <= :now)
-               OR (h.last_met_at >= least({since}, :start)
-                   AND h.last_met_at < greatest({since}, :start))
+          AND ((h.due_from_at > :t0 AND h.due_from_at <= :now)
+               OR (h.next_due_at > :t0 AND h.next_due_at <= :now)
+               OR (h.last_met_at >= :met_lo AND h.last_met_at < :met_hi)
                OR h.last_met_at >= :end)
           AND h.lat BETWEEN :lat0 AND :lat1 AND h.lon BETWEEN :lon0 AND :lon1
           AND {gy} BETWEEN :y0 AND :y1 AND {gx} BETWEEN :x0 AND :x1"""
@@ -245,8 +243,8 @@ def cell_counts(session: Session, grids: list[int] | None, *,
     """Households per cell of ``level`` in the cells ``bbox`` touches, met in ``[start, end)``.
 
     ``grids``: the reader's (``scopes.map_cell_grids``; None: every grid); ``end >= now``;
-    the caller checks ``ready_cells``. Cells with no household are left out. One statement,
-    so the cells, the pending changes and the turned households are read in one snapshot.
+    the caller checks ``ready_cells``. Cells with no household are left out. One statement
+    reads the cells, the pending changes and the turned households in one snapshot.
     """
     stored = max(MIN_LEVEL, min(level, FINEST))
     div, fine_div = 2 ** (stored - level), 2 ** (FINEST - level)
@@ -258,8 +256,7 @@ def cell_counts(session: Session, grids: list[int] | None, *,
     scope = _scope(grids, "grid_id", grid_id, params)
     cols = ", ".join(_COUNTS)
     sql = f"""
-        WITH c AS (SELECT as_of, met_since FROM map_cell_clock WHERE id = 1),
-        counted AS (
+        WITH counted AS (
             SELECT cy / :div AS gy, cx / :div AS gx, {cols} FROM map_cell
             WHERE level = {stored} AND {scope}
               AND cy BETWEEN :sy0 AND :sy1 AND cx BETWEEN :sx0 AND :sx1
@@ -270,4 +267,21 @@ def cell_counts(session: Session, grids: list[int] | None, *,
             {_turned_rows(level, params, _scope(grids, "h.grid_id", grid_id, params))})
         SELECT gy, gx, {', '.join(f'sum({c}) AS {c}' for c in _COUNTS)} FROM counted
         GROUP BY gy, gx HAVING sum(n) > 0 ORDER BY gy, gx"""
-    return [dict(row._mapping) for row in session.execute(text(sql), params)]
+    clock = _clock(session)
+    for _attempt in range(5):
+        params.update(t0=clock[0], s0=clock[1], met_lo=min(clock[1], start),
+                      met_hi=max(clock[1], start))
+        rows = [dict(row._mapping) for row in session.execute(text(sql), params)]
+        # The clock read before and after is the same: no advance came in between, so the
+        # statement read the cells as of that clock (an advance changes as_of and the cells
+        # in one commit).
+        after = _clock(session)
+        if after == clock:
+            return rows
+        clock = after
+    return rows
+
+
+def _clock(session: Session) -> tuple[datetime, datetime]:
+    row = session.execute(text("SELECT as_of, met_since FROM map_cell_clock WHERE id = 1")).one()
+    return row.as_of, row.met_since
