@@ -40,6 +40,7 @@ _DEFAULTS: dict[str, Any] = {
     "JOBS_POLL_S": 5.0,            # a worker looks for jobs at least this often (besides NOTIFY)
     "JOBS_CONCURRENCY": 2,         # jobs one worker runs at a time (threads)
     "JOBS_SCHEMA": "procrastinate",  # the PostgreSQL schema of procrastinate's tables
+    "JOBS_SWEEP_CRON": "* * * * *",  # the escalation sweep and webhook retries (6 fields: s)
 }
 
 

@@ -56,9 +56,6 @@ TASKS: dict[str, Callable[..., Any]] = {
     "webhooks.deliver": deliver_webhooks,
     "cases.escalate": escalate_cases,
 }
-# Run by the worker every minute (cron syntax): what no request triggers, and the backstop
-# for a wake lost with the process that committed it.
-PERIODIC: dict[str, str] = {
-    "webhooks.deliver": "* * * * *",
-    "cases.escalate": "* * * * *",
-}
+# Run by the worker on the cron of GRIDWORK_JOBS_SWEEP_CRON (every minute): what no request
+# triggers, and the backstop for a wake lost with the process that committed it.
+PERIODIC: tuple[str, ...] = ("webhooks.deliver", "cases.escalate")

@@ -3,8 +3,9 @@
 Each task runs in a thread of the worker with an app context of its own. A failing task is
 retried with backoff (``JOBS_RETRY_WAIT_S`` × attempt, ``JOBS_MAX_ATTEMPTS`` tries); the
 periodic tasks (``server.jobs.tasks.PERIODIC``) are deferred by whichever worker runs, once
-per minute between them all. The worker writes a heartbeat every ``JOBS_HEARTBEAT_S``; a job
-left ``doing`` by a worker whose heartbeat is ``JOBS_STALLED_S`` old (killed, or its host
+per minute (``JOBS_SWEEP_CRON``) between them all. The worker writes a heartbeat every
+``JOBS_HEARTBEAT_S``; a job left ``doing`` by a worker whose heartbeat is ``JOBS_STALLED_S``
+old (killed, or its host
 lost) is put back to ``todo`` by any running worker (:func:`retry_stalled`), and runs again:
 every task is safe to run twice, so a job is done once. SIGTERM or SIGINT stops the worker
 after the jobs it runs finish.
@@ -49,7 +50,7 @@ def build_worker_app(app: Flask) -> procrastinate.App:
     for name in TASKS:
         task = queue_app.task(name=name, retry=retry)(_runner(app, name))
         if name in PERIODIC:
-            queue_app.periodic(cron=PERIODIC[name], periodic_id=name)(task)
+            queue_app.periodic(cron=str(cfg["JOBS_SWEEP_CRON"]), periodic_id=name)(task)
     return queue_app
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from server.jobs.queue import apply_schema, drop_schema
 from tests.server.storage.imagegen import make_jpeg
@@ -79,7 +79,8 @@ def _upload(app: Any, actor: Any, data: bytes) -> dict[str, Any]:
     return body
 
 
-def _worker(app: Any, marks: Path, *, pause_s: float = 0.0) -> subprocess.Popen[bytes]:
+def _worker(app: Any, marks: Path, *, pause_s: float = 0.0,
+            sweep_cron: str = "* * * * *") -> subprocess.Popen[bytes]:
     """``gridwork worker`` as a process of its own, heartbeat 0.3 s, stalled after 1.5 s."""
     env = {**os.environ, "GRIDWORK_DATABASE_URL": app.config["DATABASE_URL"],
            "GRIDWORK_MEDIA_DIR": app.config["MEDIA_DIR"], "GRIDWORK_SECRET_KEY": "worker-test",
@@ -87,7 +88,8 @@ def _worker(app: Any, marks: Path, *, pause_s: float = 0.0) -> subprocess.Popen[
            "GRIDWORK_JOBS_SCHEMA": app.config["JOBS_SCHEMA"], "GRIDWORK_JOBS_POLL_S": "0.2",
            "GRIDWORK_JOBS_HEARTBEAT_S": "0.3", "GRIDWORK_JOBS_STALLED_S": "1.5",
            "GRIDWORK_JOBS_RETRY_WAIT_S": "0.2", "GRIDWORK_TEST_JOB_MARKS": str(marks),
-           "GRIDWORK_TEST_JOB_PAUSE_S": str(pause_s), "GRIDWORK_LOG_LEVEL": "WARNING"}
+           "GRIDWORK_TEST_JOB_PAUSE_S": str(pause_s), "GRIDWORK_LOG_LEVEL": "WARNING",
+           "GRIDWORK_JOBS_SWEEP_CRON": sweep_cron}
     with (marks / "worker.log").open("ab") as log:  # the child keeps its own descriptor
         return subprocess.Popen([sys.executable, str(LAUNCHER)], cwd=REPO, env=env,
                                 stdout=subprocess.DEVNULL, stderr=log)
@@ -215,6 +217,8 @@ def test_migration_0006_makes_the_queue_schema_and_its_downgrade_removes_it(
     from server.extensions import db
     from tests.dbsetup import make_test_database
 
+    if test_database.dialect != "postgresql":
+        pytest.skip("the job queue runs on PostgreSQL")
     fresh = make_test_database(tmp_path)
     fresh.create()
     schema = f"{fresh.schema}_jobs"
@@ -237,3 +241,44 @@ def test_migration_0006_makes_the_queue_schema_and_its_downgrade_removes_it(
             drop_schema(conn, schema)
         engine.dispose()
         fresh.drop()
+
+
+def test_the_worker_escalates_an_overdue_case_and_sends_each_webhook_once(
+        queue_app, factory, monkeypatch, app, tmp_path):
+    """The sweep runs as a periodic job of the worker (here every second): it escalates the
+    overdue case, its commit queues the delivery job, and the department gets the dispatch
+    and the escalation, once each."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from server.extensions import db
+    from server.models import CaseStep, Report
+    from tests.server.case_support import CaseWorld
+    from tests.server.test_webhooks import Receiver
+
+    receiver = Receiver()
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setitem(app.config, "WEBHOOKS_ASYNC", False)
+    try:
+        world = CaseWorld(factory, monkeypatch)
+        world.department("WATER", webhook_url=receiver.url, webhook_secret="water-secret")
+        report = world.report()
+        world.walk(report.id, "dispatched")
+        db.session.refresh(report)
+        report.deadline_at = datetime.now(UTC) - timedelta(hours=1)
+        db.session.commit()
+        process = _worker(queue_app, marks, sweep_cron="* * * * * *")
+        try:
+            _wait(lambda: len(receiver.requests) >= 2, 45, "the dispatch and the escalation")
+            time.sleep(2.5)  # more sweeps and passes: nothing is sent again
+        finally:
+            _stop(process)
+    finally:
+        receiver.close()
+    events = sorted(json.loads(body)["event"] for _headers, body in receiver.requests)
+    assert events == ["case.escalated", "case.transition"]
+    db.session.expire_all()
+    assert db.session.get(Report, report.id).escalated_at is not None
+    steps = db.session.scalars(select(CaseStep.action).where(CaseStep.report_id == report.id))
+    assert list(steps).count("escalate") == 1
