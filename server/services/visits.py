@@ -456,10 +456,12 @@ def create_visit(session: Session, access: Access, body: Mapping[str, Any],
     writer = VisitWriter(session, access, [body], config)
     visit_id, created = writer.add(body)
     writer.flush()
-    # What the answer shows, in one query: its household and worker are in the session
-    # already, so dumping it lazily loads nothing.
+    # What the answer shows, in one query, so dumping it lazily loads nothing: the worker
+    # too (the user in the session was expired by the token's last-use commit); the
+    # household is in the session already, read for this visit.
     visit = session.scalars(select(Visit).where(Visit.id == visit_id).options(
-        joinedload(Visit.needs), joinedload(Visit.photos))).unique().one()
+        joinedload(Visit.needs), joinedload(Visit.photos), joinedload(Visit.worker),
+    )).unique().one()
     return visit, created
 
 

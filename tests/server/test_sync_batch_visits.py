@@ -266,4 +266,5 @@ def test_post_visits_loads_its_answer_in_one_query(
              and ("visit_need" in s or "visit_photo" in s or "household" in s
                   or "user_account" in s)]
     after_insert = reads[[n for n, s in enumerate(reads) if "visit_need" in s][0]:]
-    assert len(after_insert) == 1 and "visit_photo" in after_insert[0], after_insert
+    assert len(after_insert) == 1, after_insert
+    assert "visit_photo" in after_insert[0] and "user_account" in after_insert[0]
