@@ -24,7 +24,6 @@ from functools import lru_cache
 from typing import Any
 
 from openpyxl import Workbook
-from pyxform.xls2xform import convert
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -161,6 +160,10 @@ def workbook(form: FormSpec, version: str) -> dict[str, list[dict[str, str]]]:
 
 @lru_cache(maxsize=16)
 def _convert(form_id: str, version: str) -> bytes:
+    # Imported here: pyxform takes about a second to import, which every app start (each
+    # gridwork command, each test app) would pay; only the first form list does here.
+    from pyxform.xls2xform import convert
+
     result = convert(workbook(FORMS[form_id], version), form_name=form_id, pretty_print=True)
     return result.xform.encode("utf-8")
 
