@@ -23,7 +23,11 @@ await build({ ...common, entryPoints: [join(here, "src", "shrink-worker.js")], f
 await build({ ...common, entryPoints: [join(here, "src", "field.css")],
   outfile: join(out, "field.css") });
 
-const files = ["field.js", "shrink-worker.js", "field.css"];
+// The base map (Leaflet), loaded by the report and visit screens when tiles are set up.
+const map = await build({ ...common, entryPoints: [join(here, "src", "map.js")], format: "esm",
+  outfile: join(out, "map.js"), loader: { ".png": "dataurl" }, metafile: true });
+
+const files = ["field.js", "shrink-worker.js", "field.css", "map.js", "map.css"];
 const hashes = {};
 const whole = createHash("sha256");
 for (const name of files) {
@@ -36,7 +40,8 @@ const icons = ["icon-192.png", "icon-512.png", "maskable-512.png"].map(
   (n) => `/field/static/icons/${n}`);
 const precache = ["/field/", "/field/manifest.webmanifest", "/field/config.json",
   "/field/i18n/zh-CN.json", "/field/i18n/en.json",
-  `/field/static/app/shrink-worker.js?v=${hashes["shrink-worker.js"]}`, ...icons];
+  ...["shrink-worker.js", "map.js", "map.css"].map((n) => `/field/static/app/${n}?v=${hashes[n]}`),
+  ...icons];
 // field.js and field.css are inline in the shell (/field/), which the worker keeps.
 await build({ ...common, entryPoints: [join(here, "src", "sw.js")], format: "iife",
   outfile: join(out, "sw.js"),
@@ -44,7 +49,7 @@ await build({ ...common, entryPoints: [join(here, "src", "sw.js")], format: "iif
 writeFileSync(join(out, "build.json"),
   JSON.stringify({ version, hashes, precache }, null, 2) + "\n");
 // The licences of what the bundle carries, beside it (as server/web/static/vendor does).
-const bundled = new Set(Object.keys(main.metafile.inputs)
+const bundled = new Set([...Object.keys(main.metafile.inputs), ...Object.keys(map.metafile.inputs)]
   .map((path) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)).filter(Boolean).map((m) => m[1]));
 const notices = [...bundled].sort().map((pkg) => {
   const dir = join(here, "node_modules", pkg);
@@ -52,5 +57,5 @@ const notices = [...bundled].sort().map((pkg) => {
   const { version, license } = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
   return `== ${pkg} ${version} (${license}) ==\n\n${file ? readFileSync(join(dir, file), "utf8") : ""}`;
 });
-writeFileSync(join(out, "LICENSES.txt"), `The npm packages bundled into field.js:\n\n${notices.join("\n")}`);
+writeFileSync(join(out, "LICENSES.txt"), `The npm packages bundled into field.js and map.js:\n\n${notices.join("\n")}`);
 console.log(`field app ${version}: ${files.map((n) => `${n} ${hashes[n]}`).join(", ")}`);

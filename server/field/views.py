@@ -77,7 +77,7 @@ def shell() -> Any:
         script=script, style=_inline("field.css"), boot=boot))
     response.headers["Cache-Control"] = "no-cache"
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(
-        tiles="").replace("script-src 'self'", f"script-src 'self' 'sha256-{digest}'")
+        tiles=_tile_source()).replace("script-src 'self'", f"script-src 'self' 'sha256-{digest}'")
     return response
 
 
@@ -116,6 +116,23 @@ def messages(lang: str) -> Any:
     return current_app.json.response(field_messages(lang))
 
 
+def _tiles() -> dict[str, str] | None:
+    cfg = current_app.config
+    if not cfg.get("MAP_TILE_URL"):
+        return None
+    return {"url": str(cfg["MAP_TILE_URL"]), "crs": str(cfg.get("MAP_TILE_CRS") or "wgs84"),
+            "attribution": str(cfg.get("MAP_TILE_ATTRIBUTION") or "")}
+
+
+def _tile_source() -> str:
+    """The tile host for the CSP's img-src, as server.security_headers allows it."""
+    tiles = _tiles()
+    if tiles is None or "://" not in tiles["url"]:
+        return ""
+    scheme, rest = tiles["url"].split("://", 1)
+    return f" {scheme}://" + rest.split("/", 1)[0].replace("{s}.", "*.").replace("{s}", "*")
+
+
 def _settings() -> dict[str, Any]:
     """What the app needs to know offline: outcomes, tags, needs, record kinds, case moves."""
     moves = [{"from": state, "action": action, "to": to, "roles": sorted(str(r) for r in roles)}
@@ -123,7 +140,7 @@ def _settings() -> dict[str, Any]:
     return {"version": build_info()["version"], "outcomes": list(VISIT_OUTCOMES),
             "tags": list(HOUSEHOLD_TAGS), "service_needs": list(SERVICE_NEEDS),
             "actions": list(CASE_ACTIONS), "moves": moves, "batch_kinds": list(BATCH_KINDS),
-            "timezone": current_app.config.get("TIMEZONE", "Asia/Shanghai")}
+            "tiles": _tiles(), "timezone": current_app.config.get("TIMEZONE", "Asia/Shanghai")}
 
 
 @bp.route("/config.json")

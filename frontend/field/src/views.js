@@ -19,12 +19,37 @@ function placeLine(fix) {
 
 function placeBlock() {
   return `<section class="field"><h2 class="label">${esc(t("place.title"))}</h2>
-    <p id="place" class="place">${placeLine(here())}</p></section>`;
+    <p id="place" class="place">${placeLine(here())}</p>
+    ${app.config.tiles ? '<div id="place-map" class="place-map"></div>' : ""}</section>`;
+}
+
+let mapModule = null;
+function loadMap() {
+  if (!mapModule) {
+    const css = document.createElement("link");
+    css.rel = "stylesheet";
+    css.href = document.body.dataset.mapCss;
+    document.head.appendChild(css);
+    mapModule = import(document.body.dataset.map);
+  }
+  return mapModule;
 }
 
 function bindPlace(root) {
   const line = root.querySelector("#place");
-  return onFix((fix) => { if (line.isConnected) line.innerHTML = placeLine(fix); });
+  const box = root.querySelector("#place-map");
+  let draw = null;
+  if (box) {
+    loadMap().then(({ positionMap }) => {
+      if (!box.isConnected) return;
+      draw = positionMap(box, app.config.tiles);
+      draw(here());
+    }, (error) => console.warn("map:", error));
+  }
+  return onFix((fix) => {
+    if (line.isConnected) line.innerHTML = placeLine(fix);
+    if (draw && box.isConnected) draw(fix);
+  });
 }
 
 function categoryName(cat) {
