@@ -100,16 +100,18 @@ def _grid_rows(session: Session, grid_ids: list[int], start: datetime, end: date
 
 
 def _worker_rows(session: Session, grid_ids: list[int], start: datetime, end: datetime,
-                 now: datetime) -> list[dict[str, Any]]:
+                 per_grid: dict[int, Any]) -> list[dict[str, Any]]:
+    """Per worker: their grids' households (summed from ``per_grid``), their own visits."""
     in_grids = user_grids.c.grid_id.in_(grid_ids)
-    households = {row[0]: row[1:] for row in session.execute(
-        select(user_grids.c.user_id, func.count(Household.id), _overdue_priority(now))
-        .select_from(user_grids)
-        .join(User, User.id == user_grids.c.user_id)
-        .join(Household, Household.grid_id == user_grids.c.grid_id)
-        .where(in_grids, Household.grid_id.in_(grid_ids), User.role == Role.GRID_WORKER.value,
-               Household.moved_out_at.is_(None))
-        .group_by(user_grids.c.user_id))}
+    households: dict[int, list[int]] = {}
+    for user_id, grid_id in session.execute(
+            select(user_grids.c.user_id, user_grids.c.grid_id)
+            .join(User, User.id == user_grids.c.user_id)
+            .where(in_grids, User.role == Role.GRID_WORKER.value)):
+        total, overdue, _met = per_grid.get(grid_id, (0, 0, 0))
+        sums = households.setdefault(user_id, [0, 0])
+        sums[0] += int(total)
+        sums[1] += int(overdue or 0)
     visits = {row[0]: row[1:] for row in session.execute(
         select(Visit.worker_id, *_visit_columns())
         .where(Visit.grid_id.in_(grid_ids), Visit.visited_at >= start, Visit.visited_at < end)
@@ -120,7 +122,7 @@ def _worker_rows(session: Session, grid_ids: list[int], start: datetime, end: da
         User.id.in_(list(visits)))).order_by(User.username))
     rows = []
     for user in people:
-        total, overdue = households.get(user.id, (0, 0))
+        total, overdue = households.get(user.id, [0, 0])
         count, visited, off_site = visits.get(user.id, (0, 0, 0))
         row = _counts(int(total), int(visited), int(count), int(off_site or 0),
                       int(overdue or 0))
@@ -143,7 +145,7 @@ def coverage(session: Session, access: Access, *, community: str | None, grid: s
                      **_counts(int(total), int(visited), int(count), int(off_site or 0),
                                int(overdue or 0))})
     return {"from_": start, "to": end, "generated_at": now, "grids": rows,
-            "workers": _worker_rows(session, grid_ids, start, end, now) if grids else [],
+            "workers": _worker_rows(session, grid_ids, start, end, households) if grids else [],
             "total": _sum(rows)}
 
 
