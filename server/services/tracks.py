@@ -3,9 +3,11 @@
 Recording checks, in order: a replay of a known ``client_uuid`` answers the first track (a
 UUID another user sent is a 409); ``ended_at`` must not be in the future beyond
 ``CLOCK_SKEW_MINUTES`` (422). The points are converted to WGS-84 and the track's length
-measured along them on the ellipsoid (``server.geo.distance_m``), leaving out points
+measured along them on the ellipsoid (``server.geo.path_length_m``), leaving out points
 whose accuracy is worse than ``TRACK_ACCURACY_LIMIT_M``: a fix that poor jumps tens of
-metres while the worker stands still. The track belongs to its worker and to the grids
+metres while the worker stands still. A segment that continues another of the worker's
+(it starts the instant that one ended) also counts the leg between them
+(``_join_neighbours``). The track belongs to its worker and to the grids
 and community they work in (``scopes.track_home``).
 """
 
@@ -42,9 +44,7 @@ def track_length_m(points: Sequence[Sequence[Any]]) -> float:
     """The length in metres along ``[lat, lon, accuracy_m, ...]`` WGS-84 points, on the
     ellipsoid (``path_length_m``), leaving out those whose accuracy is worse than
     ``TRACK_ACCURACY_LIMIT_M``."""
-    kept = [(p[0], p[1]) for p in points
-            if p[2] is None or p[2] <= TRACK_ACCURACY_LIMIT_M]
-    return path_length_m(kept)
+    return path_length_m(_measurable(points))
 
 
 def _config(config: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -102,6 +102,7 @@ def create_track(session: Session, access: Access, body: Mapping[str, Any],
                       points=points)
         session.add(track)
         session.flush()
+        _join_neighbours(session, track)
         if grid_ids:
             session.execute(insert(track_grids), [{"track_id": track.id, "grid_id": g}
                                                   for g in grid_ids])
@@ -109,6 +110,37 @@ def create_track(session: Session, access: Access, body: Mapping[str, Any],
         return track
 
     return create_once(session, Track, body["client_uuid"], digest, build)
+
+
+def _measurable(points: Sequence[Sequence[Any]]) -> list[tuple[float, float]]:
+    return [(p[0], p[1]) for p in points if p[2] is None or p[2] <= TRACK_ACCURACY_LIMIT_M]
+
+
+def _join_neighbours(session: Session, track: Track) -> None:
+    """Count the leg between ``track`` and the worker's segments it continues or precedes.
+
+    A phone sends a long patrol as segments, the next starting the instant the last ended
+    (``started_at`` = the other's ``ended_at``). The leg from one segment's last position
+    to the next's first is walked too: it counts in the later segment's length, whichever
+    of the two arrives first. (A segment that repeats the last position, as client_sync's
+    does, adds a leg of 0 m.)
+    """
+    mine = _measurable(track.points)
+    if not mine:
+        return
+    before = session.scalar(select(Track).where(
+        Track.worker_id == track.worker_id, Track.id != track.id,
+        Track.started_at >= track.started_at - timedelta(days=1),  # the index's range
+        Track.started_at <= track.started_at, Track.ended_at == track.started_at)
+        .order_by(Track.id.desc()).limit(1))
+    if before is not None and (theirs := _measurable(before.points)):
+        track.length_m = round(track.length_m + path_length_m([theirs[-1], mine[0]]), 1)
+    after = session.scalar(select(Track).where(
+        Track.worker_id == track.worker_id, Track.id != track.id,
+        Track.started_at == track.ended_at).order_by(Track.id).limit(1))
+    if after is not None and (theirs := _measurable(after.points)):
+        after.length_m = round(after.length_m + path_length_m([mine[-1], theirs[0]]), 1)
+    session.flush()
 
 
 def get_track(session: Session, access: Access, track_id: int) -> Track:

@@ -379,3 +379,23 @@ def test_the_list_and_the_figures_never_read_the_positions(client, factory, work
         event.remove(db.engine, "before_cursor_execute", seen)
     reads = [s for s in statements if "FROM track" in s]
     assert reads and not any("track.points" in s for s in reads), reads
+
+
+@pytest.mark.parametrize("order", ["in order", "later segment first"])
+def test_segments_that_continue_each_other_count_the_leg_between_them(client, worker, order):
+    """The field app starts a segment the instant the last ended, with a new position; the
+    30 m walked between the two segments counts, whichever arrives first."""
+    path = walk(legs=7, leg_m=30.0)
+    start = NOW - timedelta(hours=1)
+    first = track_body(path[:4], start=start)
+    second = track_body(path[4:], start=start + timedelta(seconds=4 * 30))
+    assert second["started_at"] == first["ended_at"]
+    bodies = [first, second] if order == "in order" else [second, first]
+    for body in bodies:
+        assert post(client, worker, body).status_code == 201
+    lengths = {t.client_uuid: t.length_m for t in db.session.scalars(select(Track))}
+    assert lengths[first["client_uuid"]] == pytest.approx(90.0, abs=0.2)
+    assert lengths[second["client_uuid"]] == pytest.approx(120.0, abs=0.2)  # 30 m + 90 m
+    other = post(client, worker, track_body(walk(legs=1, leg_m=50.0),
+                                            start=NOW - timedelta(hours=3))).json
+    assert other["length_m"] == pytest.approx(50.0, abs=0.2)  # not continuing anything

@@ -109,6 +109,10 @@ def test_worker_and_day_draw_the_patrol_track_in_time_order(page: Any, world: An
     assert "off-site" in (marks.nth(2).get_attribute("class") or "")
     # The line is what the phone recorded (two tracks), no longer drawn through the visits.
     assert _count(page, "path.track-line") == 2 and _count(page, "path.track-joined") == 0
+    lines = page.evaluate("() => { const out = []; GW.mapPage.groups.track.eachLayer(l => {"
+                          " if (l.getLatLngs) out.push(l.getLatLngs().map(p => [p.lat, p.lng]));"
+                          " }); return out; }")
+    assert lines[1][0] == lines[0][-1]  # the second segment continues the first: no gap
     summary = page.inner_text("#track-summary")
     km = f"{world.track_length_m / 1000:.2f} 公里"
     assert km in summary and "走访 3 次" in summary, summary

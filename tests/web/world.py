@@ -146,7 +146,9 @@ def _tracks(client: FlaskClient, world: WebWorld, now: datetime) -> None:
     far = point_at(_G1_POINTS[4], 400, bearing=0)
     first = _track(client, world.worker1, [_G1_POINTS[0], _G1_POINTS[1], _G1_POINTS[2],
                                            _G1_POINTS[3]], morning[0], morning[1])
-    second = _track(client, world.worker1, [_G1_POINTS[3], _G1_POINTS[7], _G1_POINTS[4], far],
+    # The second starts the instant the first ended, from the phone's next fix (as the
+    # field app sends them): the leg between counts, and the map draws no gap.
+    second = _track(client, world.worker1, [_G1_POINTS[7], _G1_POINTS[4], far],
                     morning[1], morning[2])
     world.track_length_m = first["length_m"] + second["length_m"]
     world.track_seconds = (morning[2] - morning[0]).total_seconds()

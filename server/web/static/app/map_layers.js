@@ -150,9 +150,16 @@
    * numbered in time order on top. With no track recorded, a dashed line joins the visits. */
   function drawTrack(group, tracks, visits, onOpen) {
     group.clearLayers();
-    var all = [];
+    var all = [], previous = null;
     tracks.forEach(function (track) {
       var line = (track.points || []).map(function (p) { return toMap(p[0], p[1]); });
+      // A segment that starts the instant the last ended continues it: no gap drawn.
+      if (line.length && previous && previous.ended_at === track.started_at &&
+          (previous.points || []).length) {
+        var end = previous.points[previous.points.length - 1];
+        line.unshift(toMap(end[0], end[1]));
+      }
+      previous = track;
       if (!line.length) { return; }
       all = all.concat(line);
       var path = L.polyline(line, { color: "#0d47a1", weight: 4, opacity: 0.85,
