@@ -126,7 +126,9 @@ BEGIN
     END IF;
     BEGIN
       CREATE EXTENSION IF NOT EXISTS postgis SCHEMA public;
-    EXCEPTION WHEN unique_violation OR duplicate_object THEN NULL;  -- made by another at once
+    EXCEPTION
+      WHEN unique_violation OR duplicate_object THEN NULL;  -- made by another at once
+      WHEN insufficient_privilege THEN RETURN;  -- a superuser must enable it: no GiST then
     END;
   END IF;
   SELECT quote_ident(nspname) INTO gis FROM pg_namespace
