@@ -14,6 +14,7 @@ Then the server measures the geodesic distance from where the worker stood to th
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,7 +23,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, Select, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Float,
+    Select,
+    String,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, joinedload
@@ -85,8 +102,8 @@ class VisitWriter:
     What the checks read (replays of the run's ``client_uuid``s, the households, with their
     open yellow-ribbon requests, locked in id order for the update of their schedules; the
     photos; the report categories of needs) is read once for the whole run, not once per
-    visit. Each visit is inserted in its own SAVEPOINT (a twin request that won the race
-    rolls back only that visit, and answers the winner's row). The households' new
+    visit. The visits that pass their checks are inserted together (:meth:`add_many`); a
+    twin request that won the race is answered from its row. The households' new
     last-visit columns and schedules are kept on the loaded rows and written by
     :meth:`flush`, one UPDATE per household whatever the number of its visits: call it
     before anything else reads or writes households in the same session.
@@ -105,10 +122,13 @@ class VisitWriter:
         self._intervals: dict[int, dict[str, int]] = {}
         self._touched: dict[int, Household] = {}
         uuids = [b["client_uuid"] for b in bodies]
+        postgres = session.get_bind().dialect.name == "postgresql"
         for chunk in _chunks(uuids):
+            # On PostgreSQL one array parameter: a short statement psycopg parses once.
+            known = (Visit.client_uuid == any_(bindparam("uuids", chunk, type_=_UUIDS))
+                     if postgres else Visit.client_uuid.in_(chunk))
             self._replays.update((u, (i, sha)) for i, u, sha in session.execute(
-                select(Visit.id, Visit.client_uuid, Visit.body_sha256)
-                .where(Visit.client_uuid.in_(chunk))))
+                select(Visit.id, Visit.client_uuid, Visit.body_sha256).where(known)))
         ids = sorted({b["household_id"] for b in bodies if b.get("household_id") is not None})
         by_uuid = sorted({b["household_client_uuid"] for b in bodies
                           if b.get("household_id") is None})
@@ -288,11 +308,10 @@ class VisitWriter:
         if not ready:
             return {}
         conn = self.session.connection()
-        statement = _insert_visits(conn.dialect.name)
+        statement, params = _insert_visits(conn.dialect.name, [item.row for item in ready])
         try:
             with _savepoint(conn):
-                made = {key: visit_id for visit_id, key in
-                        conn.execute(statement, [item.row for item in ready])}
+                made = {key: visit_id for visit_id, key in conn.execute(statement, params)}
                 self._write_children([(made[i.key], i.body) for i in ready if i.key in made])
         except DBAPIError:
             # Which visit broke it is not known: write them one by one, each alone.
@@ -395,15 +414,39 @@ class VisitWriter:
 
 
 _INSERT_VISIT = insert(Visit).returning(Visit.id)
-_INSERT_VISITS = {
-    name: dialect.insert(Visit).on_conflict_do_nothing(index_elements=[Visit.client_uuid])
-    .returning(Visit.id, Visit.client_uuid)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+# The columns of a visit row (VisitWriter._prepare) with their types, for PostgreSQL's
+# unnest: one array parameter per column, so the statement is the same short text whatever
+# the number of visits (psycopg parses a long statement in Python each time it is sent: a
+# VALUES list of 200 rows cost more than everything else the INSERT did).
+_VISIT_ARRAYS: tuple[tuple[str, Any], ...] = (
+    ("client_uuid", String()), ("body_sha256", String()), ("household_id", BigInteger()),
+    ("worker_id", BigInteger()), ("grid_id", BigInteger()),
+    ("visited_at", DateTime(timezone=True)), ("received_at", DateTime(timezone=True)),
+    ("lat", Float()), ("lon", Float()), ("accuracy_m", Float()), ("input_crs", String()),
+    ("distance_m", Float()), ("outcome", String()), ("notes", Text()), ("flags", Text()),
+    ("off_site", Boolean()), ("follow_up_on", Date()))
+_UUIDS = postgresql.ARRAY(String())
+_INSERT_VISITS_PG = postgresql.insert(Visit).from_select(
+    [name for name, _ in _VISIT_ARRAYS],
+    select(*[cast(func.unnest(bindparam(name, type_=postgresql.ARRAY(kind))), postgresql.JSONB)
+             if name == "flags" else func.unnest(bindparam(name, type_=postgresql.ARRAY(kind)))
+             for name, kind in _VISIT_ARRAYS]),
+).on_conflict_do_nothing(index_elements=[Visit.client_uuid]).returning(
+    Visit.id, Visit.client_uuid)
+_INSERT_VISITS_SQLITE = sqlite.insert(Visit).on_conflict_do_nothing(
+    index_elements=[Visit.client_uuid]).returning(Visit.id, Visit.client_uuid)
 
 
-def _insert_visits(dialect: str) -> Any:
-    """INSERT ... ON CONFLICT (client_uuid) DO NOTHING RETURNING id, client_uuid."""
-    return _INSERT_VISITS[dialect]
+def _insert_visits(dialect: str, rows: Sequence[Mapping[str, Any]]) -> tuple[Any, Any]:
+    """INSERT ... ON CONFLICT (client_uuid) DO NOTHING RETURNING id, client_uuid for
+    ``rows``, and its parameters: on PostgreSQL from arrays (unnest), on SQLite as a
+    VALUES list (SQLite parses the statement in C)."""
+    if dialect != "postgresql":
+        return _INSERT_VISITS_SQLITE, list(rows)
+    columns: dict[str, list[Any]] = {name: [row[name] for row in rows]
+                                     for name, _ in _VISIT_ARRAYS}
+    columns["flags"] = [json.dumps(flags) for flags in columns["flags"]]
+    return _INSERT_VISITS_PG, columns
 
 
 @dataclass
