@@ -3,7 +3,7 @@ import { api } from "./api.js";
 import { delMeta, getMeta, setMeta, uuid4 } from "./db.js";
 import { watch } from "./geo.js";
 import { bootData, currentLang, esc, loadMessages, otherLang, t } from "./i18n.js";
-import { summary } from "./outbox.js";
+import { prune, summary } from "./outbox.js";
 import { warmUp } from "./photos.js";
 import { configure, pull, pushSoon } from "./sync.js";
 import { installPatrol } from "./patrol.js";
@@ -142,6 +142,7 @@ async function boot() {
   window.addEventListener("offline", badge);
   watch();
   warmUp();
+  prune().catch((error) => console.warn("prune:", error));
   await route();
   document.body.dataset.booted = currentLang();
   document.body.dataset.bootMs = performance.now().toFixed(0); // from navigation start

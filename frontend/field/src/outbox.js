@@ -109,3 +109,20 @@ export async function dueNow() {
 export async function photoBlob(uuid) {
   return (await db()).get("blobs", uuid);
 }
+
+/** Forget records sent more than `days` ago (none a waiting record still depends on). */
+export async function prune(days = 14) {
+  const records = await listOutbox();
+  const needed = new Set(records.filter((r) => r.state !== "done").flatMap((r) => r.deps));
+  const before = new Date(Date.now() - days * 86400000).toISOString();
+  const old = records.filter((r) => r.state === "done" && r.created_at < before
+    && !needed.has(r.client_uuid));
+  if (!old.length) return 0;
+  const tx = (await db()).transaction(["outbox", "blobs"], "readwrite");
+  for (const r of old) {
+    tx.objectStore("outbox").delete(r.client_uuid);
+    tx.objectStore("blobs").delete(r.client_uuid);
+  }
+  await tx.done;
+  return old.length;
+}

@@ -1,7 +1,7 @@
 // The screens: login, agenda (串百家门), visit, report (巡查), outbox, my cases.
 import { agenda, distanceM } from "./agenda.js";
 import { api } from "./api.js";
-import { all, db, get, getMeta, setMeta, uuid4 } from "./db.js";
+import { all, db, get, getMeta, uuid4 } from "./db.js";
 import { currentFix, here, onFix, point } from "./geo.js";
 import { esc, localDay, localTime, t } from "./i18n.js";
 import { discard, dueNow, heldSet, listOutbox, queue, retry } from "./outbox.js";
@@ -487,4 +487,3 @@ export async function caseView(id) {
   };
 }
 
-export { setMeta };
