@@ -46,7 +46,7 @@ from werkzeug.datastructures import Authorization
 
 from server.errors import ApiError, AuthError
 from server.extensions import limiter
-from server.models import ApiToken, User
+from server.models import ApiToken, LoginFailure, User
 from server.models.types import utcnow
 from server.services import auth as auth_service
 from server.services.audit import audit
@@ -178,6 +178,13 @@ def _locked(session: Session, username: str) -> None:
             headers={"Retry-After": str(wait)})
 
 
+def _succeeded(session: Session, user: User) -> User:
+    """A right Collect password forgets the username's failures, as ``login`` does."""
+    if session.get(LoginFailure, user.username) is not None:
+        auth_service.clear_failures(session, user.username)
+    return user
+
+
 def _live_credentials(session: Session, user: User) -> list[ApiToken]:
     return list(session.scalars(select(ApiToken).where(
         ApiToken.user_id == user.id, ApiToken.device_id.startswith(COLLECT_DEVICE_PREFIX),
@@ -204,7 +211,7 @@ def _basic(session: Session, auth: Authorization) -> User:
     _locked(session, username)
     user = _collect_login(session, username, password)
     if user is not None:
-        return user
+        return _succeeded(session, user)
     try:
         return auth_service.login(session, username, password)
     except ApiError as exc:
@@ -231,7 +238,7 @@ def _digest_user(session: Session, auth: Authorization) -> User:
             if time.time() - made > NONCE_TTL_S:
                 raise _refuse("The nonce is old; answer the new one.", stale=True)
             auth_service.authenticate_token(session, password)  # its last use, at most 1/min
-            return user
+            return _succeeded(session, user)
     auth_service.count_failed_login(session, username)
     raise _failed(session, username, "invalid_credentials")
 

@@ -119,6 +119,10 @@ def test_digest_with_the_collect_password_and_an_old_nonce_is_stale_not_failed(c
     assert wrong.status_code == 401
     db.session.rollback()
     assert db.session.get(LoginFailure, worker.user.username).failures == 1
+    right = _digest_header(client, worker.user.username, password, path)
+    assert client.head(path, headers={"Authorization": right}).status_code == 204
+    db.session.rollback()
+    assert db.session.get(LoginFailure, worker.user.username) is None  # as login() forgets
 
 
 def test_digest_with_the_account_password_fails(client, factory):
