@@ -3,6 +3,7 @@ screens at the phone profile: no serious or critical violation."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,9 @@ def test_no_serious_or_critical_violation_on_the_field_screens(
             if name == "visit":
                 page.click("#add-need")
             found[name] = _violations(page)
+            # Chinese by default: no English word on any screen (the switch names itself).
+            latin = set(re.findall(r"[A-Za-z]{3,}", page.inner_text("body"))) - {"English"}
+            assert not latin, f"{name}: {latin}"
     finally:
         context.close()
     assert not any(found.values()), found
