@@ -132,8 +132,9 @@ def _worker_rows(session: Session, grid_ids: list[int], start: datetime, end: da
 
 
 def coverage(session: Session, access: Access, *, community: str | None, grid: str | None,
-             start: datetime, end: datetime, now: datetime) -> dict[str, Any]:
-    """Coverage per grid, per worker and in total for the grids in scope."""
+             start: datetime, end: datetime, now: datetime,
+             workers: bool = True) -> dict[str, Any]:
+    """Coverage per grid, per worker (unless ``workers`` is false) and in total."""
     grids = grids_in_scope(session, access, community, grid)
     grid_ids = [g.id for g in grids]
     households, visits = _grid_rows(session, grid_ids, start, end, now) if grids else ({}, {})
@@ -145,7 +146,8 @@ def coverage(session: Session, access: Access, *, community: str | None, grid: s
                      **_counts(int(total), int(visited), int(count), int(off_site or 0),
                                int(overdue or 0))})
     return {"from_": start, "to": end, "generated_at": now, "grids": rows,
-            "workers": _worker_rows(session, grid_ids, start, end, households) if grids else [],
+            "workers": _worker_rows(session, grid_ids, start, end, households)
+            if grids and workers else [],
             "total": _sum(rows)}
 
 

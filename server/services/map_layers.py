@@ -46,7 +46,7 @@ def grid_features(session: Session, access: Access, start: datetime, end: dateti
     figures: dict[int, dict[str, Any]] = {}
     if grids and access.has("stats.coverage"):
         answer = coverage_service.coverage(session, access, community=None, grid=None,
-                                           start=start, end=end, now=now)
+                                           start=start, end=end, now=now, workers=False)
         figures = {row["grid_id"]: row for row in answer["grids"]}
     return {"type": "FeatureCollection",
             "features": [_feature(g, figures.get(g.id)) for g in grids]}
