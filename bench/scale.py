@@ -164,6 +164,7 @@ def questions(batch: int) -> list[tuple[str, Callable[[City], float]]]:
         ("/map/households z13, secretary", lambda c: c.get(
             "secretary", "/map/households", bbox=bbox(c.center, 13), zoom=13, **period)),
         ("/map/grids (coverage shading)", lambda c: c.get("secretary", "/map/grids", **period)),
+        ("/map/grids, city admin (every grid)", lambda c: c.get("city", "/map/grids", **period)),
         ("/map/visits z17", lambda c: c.get(
             "city", "/map/visits", bbox=bbox(c.center, 17), limit=2000, **period)),
         ("/map/buildings z17", lambda c: c.get(
