@@ -209,7 +209,7 @@ def main() -> None:
                                                  args=CHROMIUM_ARGS)
             sent, raw, largest = shell_size(server.url)
             print(f"app shell (every file the service worker keeps): {sent / 1024:.1f} KB as "
-                  f"sent (gzip), {raw / 1024:.1f} KB unpacked (goal: <= 250 KB)")
+                  f"sent (gzip; goal: <= 250 KB), {raw / 1024:.1f} KB unpacked")
             print("  largest: " + ", ".join(f"{p} {n / 1024:.1f} KB" for n, p in largest))
             print(f"loads ({args.samples} fresh phones per link, 2 offline reloads each):")
             for name, link in LINKS.items():
