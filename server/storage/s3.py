@@ -78,6 +78,25 @@ class S3PhotoStore(PhotoStore):
         body: BinaryIO = answer["Body"]
         return body
 
+    def put_blob(self, name: str, data: bytes) -> None:
+        """Write a file made by a job (an export) as the object ``<prefix>blobs/NAME``."""
+        key = self.prefix + self._blob_path(name).relative_to(self.root).as_posix()
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data,
+                               ContentType="application/octet-stream")
+
+    def open_blob(self, name: str) -> BinaryIO | None:
+        """A file ``put_blob`` wrote, as a stream, or None."""
+        from botocore.exceptions import ClientError
+
+        key = self.prefix + self._blob_path(name).relative_to(self.root).as_posix()
+        try:
+            body: BinaryIO = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return body
+
     @contextmanager
     def original_file(self, sha256: str) -> Iterator[Path]:
         """The original downloaded into the local tmp folder, deleted after the block."""

@@ -45,6 +45,7 @@ __all__ = ["Kind", "PhotoStore", "derive_stored", "keep_original", "receive_phot
 Kind = Literal["original", "display", "thumb"]
 _KINDS = ("original", "display", "thumb")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_BLOB = re.compile(r"[a-z0-9_-]{1,40}(/[A-Za-z0-9_.-]{1,120})+")
 
 
 def receive_stream(
@@ -123,6 +124,34 @@ class PhotoStore:
             return self.path(kind, sha256).open("rb")
         except FileNotFoundError:
             return None
+
+    def put_blob(self, name: str, data: bytes) -> None:
+        """Write a file made by a job (an export) under ``blobs/NAME``, atomically."""
+        dest = self._blob_path(name)
+        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix="blob-", suffix=".part")
+        try:
+            with open(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            self._make_dirs(dest.parent)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(dest.parent)
+
+    def open_blob(self, name: str) -> BinaryIO | None:
+        """A file ``put_blob`` wrote, open for reading, or None."""
+        try:
+            return self._blob_path(name).open("rb")
+        except FileNotFoundError:
+            return None
+
+    def _blob_path(self, name: str) -> Path:
+        if not _BLOB.fullmatch(name):
+            raise ValueError(f"not a blob name: {name!r}")
+        return self.root / "blobs" / name
 
     def original_file(self, sha256: str) -> AbstractContextManager[Path]:
         """A local path of the stored original, for as long as the ``with`` block runs."""

@@ -105,6 +105,11 @@ def test_the_s3_store_keeps_originals_and_derivatives_as_objects(s3_endpoint, bu
     assert list(store.tmp_dir.iterdir()) == []  # the download for the job was removed
     store.delete(sha256)
     assert _objects(s3_endpoint, bucket) == []
+    store.put_blob("exports/7-abc.csv", b"a,b\n")  # a job's file (an export)
+    assert _objects(s3_endpoint, bucket) == ["city/blobs/exports/7-abc.csv"]
+    blob = store.open_blob("exports/7-abc.csv")
+    assert blob is not None and blob.read() == b"a,b\n"
+    assert store.open_blob("exports/7-nope.csv") is None
 
 
 def test_photos_over_the_api_live_in_the_bucket_not_the_folder(
