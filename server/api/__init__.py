@@ -59,6 +59,7 @@ def register_api(app: Flask) -> None:
         communities,
         coverage,
         docs,
+        exports,
         grids,
         health,
         households,
@@ -83,6 +84,6 @@ def register_api(app: Flask) -> None:
     # One module per resource: a new resource is added here, to the OpenAPI document with
     # it (and the authorization table test then asks for its row).
     for module in (agenda, buildings, case_stats, categories, communities, coverage,
-                   households, map_data, photos, reports, sync, tracks, transitions, uploads,
-                   users, visits):
+                   exports, households, map_data, photos, reports, sync, tracks, transitions,
+                   uploads, users, visits):
         api.register_blueprint(module.bp)

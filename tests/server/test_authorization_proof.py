@@ -145,6 +145,20 @@ def import_households(w: World, who: Who) -> Call:
                 content_type="multipart/form-data")
 
 
+def ask_export(w: World, who: Who) -> Call:
+    """Ask for C1's household sheet, made by a job."""
+    return Call("POST", f"{V1}/households/exports", dict(who.headers),
+                query={"community": "C1"})
+
+
+def secretary_export(w: World, who: Who) -> Call:
+    """Fetch the secretary's export (an export is its asker's alone)."""
+    asked = w.client.post(f"{V1}/households/exports", query_string={"community": "C1"},
+                          headers=w.actors["secretary"].headers)
+    assert asked.status_code == 202, asked.get_json()
+    return Call("GET", asked.headers["Location"], dict(who.headers))
+
+
 def upload_photo(w: World, who: Who) -> Call:
     """Upload a small JPEG in one request."""
     return Call("POST", f"{V1}/photos", dict(who.headers), content_type="multipart/form-data",
@@ -309,6 +323,8 @@ PATCH   /households/{household_id}                    ok  ok  403 403 403 ok  40
 POST    /households/{household_id}/yellow-ribbon      403 ok  403 403 403 ok  404 ok  401
 POST    /households/import                            ok  ok  403 403 403 403 403 403 401
 GET     /households/export                            ok  ok  403 403 403 403 403 403 401
+POST    /households/exports                           ok  ok  403 403 403 403 403 403 401
+GET     /exports/{export_id}                          404 ok  403 403 403 403 403 403 401
 GET     /households/import/template                   ok  ok  403 403 403 403 403 403 401
 GET     /map/households                               ok  ok  403 403 ok  ok  out ok  401
 GET     /map/grids                                    ok  ok  ok  out ok  ok  out ok  401
@@ -361,7 +377,8 @@ POST    /buildings/import                             ok  403 403 403 403 403 40
 """
 # Notes on rows: the sync batch's record is a visit to a G1 household. The map's worker
 # filter lists grid workers; a building head's is empty. An upload is its uploader's alone
-# (the G1 worker's here). Accounts and buildings are managed by admins alone (issue 15);
+# (the G1 worker's here), and so is an export (the secretary's here; admin may export too,
+# but not fetch another's: 404). Accounts and buildings are managed by admins alone (issue 15);
 # each account cell acts on a fresh user. A patrol track is recorded by who patrols (grid
 # workers, supervisors: issue 13.8) and read by them in their grids and by who oversees
 # them (secretary, command centre, admin); it belongs to its worker's grids.
@@ -388,6 +405,8 @@ REQUESTS: dict[tuple[str, str, str], Any] = {
     ("POST", "/households/{household_id}/yellow-ribbon", ""): raise_ribbon,
     ("POST", "/households/import", ""): import_households,
     ("GET", "/households/export", ""): get("/households/export", community="C1"),
+    ("POST", "/households/exports", ""): ask_export,
+    ("GET", "/exports/{export_id}", ""): secretary_export,
     ("GET", "/map/households", ""): get("/map/households", bbox=BBOX, zoom=18),
     ("GET", "/map/buildings", ""): get("/map/buildings", bbox=BBOX),
     ("GET", "/map/visits", ""): get("/map/visits", bbox=BBOX),
