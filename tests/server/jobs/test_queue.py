@@ -81,12 +81,12 @@ def _upload(app: Any, actor: Any, data: bytes) -> dict[str, Any]:
 
 def _worker(app: Any, marks: Path, *, pause_s: float = 0.0,
             sweep_cron: str = "* * * * *") -> subprocess.Popen[bytes]:
-    """``gridwork worker`` as a process of its own, heartbeat 0.3 s, stalled after 1.5 s."""
+    """``gridwork worker`` as a process of its own, heartbeat 0.5 s, stalled after 3 s."""
     env = {**os.environ, "GRIDWORK_DATABASE_URL": app.config["DATABASE_URL"],
            "GRIDWORK_MEDIA_DIR": app.config["MEDIA_DIR"], "GRIDWORK_SECRET_KEY": "worker-test",
            "GRIDWORK_INSTANCE_DIR": str(marks), "GRIDWORK_JOBS": "queue",
            "GRIDWORK_JOBS_SCHEMA": app.config["JOBS_SCHEMA"], "GRIDWORK_JOBS_POLL_S": "0.2",
-           "GRIDWORK_JOBS_HEARTBEAT_S": "0.3", "GRIDWORK_JOBS_STALLED_S": "1.5",
+           "GRIDWORK_JOBS_HEARTBEAT_S": "0.5", "GRIDWORK_JOBS_STALLED_S": "3",
            "GRIDWORK_JOBS_RETRY_WAIT_S": "0.2", "GRIDWORK_TEST_JOB_MARKS": str(marks),
            "GRIDWORK_TEST_JOB_PAUSE_S": str(pause_s), "GRIDWORK_LOG_LEVEL": "WARNING",
            "GRIDWORK_JOBS_SWEEP_CRON": sweep_cron}
