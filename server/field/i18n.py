@@ -40,6 +40,10 @@ FIELD_MESSAGES: dict[str, Any] = {
     "login.revoked": _l("Your login has ended. Log in again; what is waiting is kept."),
     "login.kept": _l("%(n)s records wait on this phone and will be sent after you log in."),
     "login.logout": _l("Log out"),
+    "login.other_user": _l("This phone still holds %(n)s records of %(name)s. They must log "
+                           "in and send them first."),
+    "login.logout_waiting": _l("%(n)s records have not been sent yet. Log out anyway? They "
+                               "stay on the phone for your next login."),
     "agenda.title": _l("Today's visits"),
     "agenda.empty": _l("Nobody is due a visit. Well done."),
     "agenda.never_pulled": _l("No households on this phone yet. Connect once to fetch them."),

@@ -79,3 +79,30 @@ def test_a_revoked_login_returns_to_the_login_page_keeping_the_outbox(
     wait_synced(page)
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Visit)) == 1
+
+
+def test_another_worker_cannot_send_what_this_one_left_waiting(
+        phone: Any, live_server: LiveServer, field_world: FieldWorld, watch: FieldWatch,
+        factory: Any, app: Any) -> None:
+    watch.expect_cuts = True
+    factory.actor("grid_worker", grids=("G1",), username="li")
+    page = open_app(phone, watch)
+    login(page, "zhou")
+    phone.set_offline(True)
+    _visit(page, field_world.households[0])
+    page.goto("/field/#/outbox")
+    page.once("dialog", lambda dialog: dialog.accept())  # "1 record not sent: log out?"
+    page.click("#logout")
+    page.wait_for_selector("#login-form")
+    phone.set_offline(False)
+    page.fill("#username", "li")
+    page.fill("#password", field_world.password)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#login-error:not(:empty)")
+    assert "周网格员" in page.inner_text("#login-error")
+    assert page.get_attribute("body", "data-waiting") == "1"
+    login(page, "zhou")
+    wait_synced(page)
+    with app.app_context():
+        (worker_id,) = db.session.scalars(select(Visit.worker_id)).all()
+    assert worker_id == field_world.worker.id

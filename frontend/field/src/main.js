@@ -116,13 +116,32 @@ app.login = async (username, password) => {
     device_id: `field-${deviceId}` }, token: null });
   const me = await api("GET", "/me", { token: answer.token });
   const previous = await getMeta("user");
-  if (previous && previous.id !== me.id) await delMeta("cursor"); // another worker's scope
+  if (previous && previous.id !== me.id) {
+    // What waits was captured by someone else: it must go with their login, not this one.
+    const { waiting } = await summary();
+    if (waiting) {
+      await api("DELETE", "/auth/tokens/current", { token: answer.token }).catch(() => null);
+      const error = new Error(t("login.other_user", { n: waiting, name: previous.display_name }));
+      error.status = 409;
+      throw error;
+    }
+    await delMeta("cursor"); // another worker's scope: the next pull starts afresh
+  }
   await setMeta("token", answer.token);
   await setMeta("user", me);
   app.user = me;
   loginNotice = null;
   app.go("#/agenda");
   refresh();
+};
+
+app.logout = async () => {
+  const { waiting } = await summary();
+  if (waiting && !window.confirm(t("login.logout_waiting", { n: waiting }))) return;
+  await api("DELETE", "/auth/tokens/current").catch(() => null); // offline: it expires
+  await delMeta("token");
+  loginNotice = null;
+  app.go("#/login");
 };
 
 async function boot() {

@@ -162,7 +162,7 @@ export async function loginView(notice) {
             root.querySelector("#password").value);
         } catch (e) {
           error.textContent = e.status === 0 ? t("login.offline")
-            : e.status === 429 ? t("login.locked") : t("login.wrong");
+            : e.status === 429 ? t("login.locked") : e.status === 409 ? e.message : t("login.wrong");
         }
       });
     },
@@ -375,7 +375,9 @@ export async function outboxView() {
         <span class="line1"><strong>${esc(t(`kind.${r.kind}`))}</strong> ${esc(r.label || "")}<span class="far">${esc(localTime(r.created_at))}</span></span>
         <span class="line2">${status}</span>${buttons}</li>`;
     }).join("");
-    return `<p class="summary">${esc(t("outbox.badge", { n: waiting.length }))} · ${esc(t("outbox.sent_today", { n: sent }))}
+    return `<p class="summary who">${esc((app.user || {}).display_name || "")}
+      <button type="button" id="logout" class="button link">${esc(t("login.logout"))}</button></p>
+      <p class="summary">${esc(t("outbox.badge", { n: waiting.length }))} · ${esc(t("outbox.sent_today", { n: sent }))}
       ${navigator.onLine ? "" : `<br><span class="warn">${esc(t("outbox.offline"))}</span>`}</p>
       ${waiting.length ? `<ul id="outbox" class="cards">${rows}</ul>` : `<p class="empty">${esc(t("outbox.empty"))}</p>`}`;
   };
@@ -389,6 +391,7 @@ export async function outboxView() {
       box.addEventListener("click", async (event) => {
         const button = event.target.closest("button");
         if (!button) return;
+        if (button.id === "logout") { await app.logout(); return; }
         if (button.classList.contains("retry")) { await retry(button.dataset.id); pushSoon(); }
         if (button.classList.contains("discard") && window.confirm(t("outbox.discard_confirm"))) {
           await discard(button.dataset.id);
