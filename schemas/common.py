@@ -9,11 +9,17 @@ from marshmallow import fields, validate
 from schemas.base import Schema
 
 __all__ = ["PointSchema", "ListArgsSchema", "PageSchema", "CRS", "CRS_CHOICES",
-           "page_schema_for", "UUIDString"]
+           "page_schema_for", "UUIDString", "BBOX_PATTERN"]
 
 # The coordinate systems a point may come in: GPS, AMap/Tencent, Baidu (server.geo converts).
 CRS = Literal["wgs84", "gcj02", "bd09"]
 CRS_CHOICES: tuple[CRS, ...] = get_args(CRS)
+
+_LAT = r"-?(?:90(?:\.0+)?|[1-8]?[0-9](?:\.[0-9]+)?)"  # -90 .. 90, decimal
+_LON = r"-?(?:180(?:\.0+)?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]+)?)"  # -180 .. 180
+#: A box ``south,west,north,east`` in decimal WGS-84 degrees, each in its range. (That south
+#: does not exceed north, nor west east, is an order between the parts no pattern states.)
+BBOX_PATTERN = f"^{_LAT},{_LON},{_LAT},{_LON}$"
 
 
 class UUIDString(fields.UUID):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import fields
 
 from schemas.base import Schema
+from schemas.households import HOUSEHOLD_TAGS
 
 __all__ = ["VisitPolicySchema", "VisitPolicyUpdateSchema"]
 
@@ -14,12 +15,12 @@ _DAYS = {"description": "days between visits, by household tag (default: untagge
 class VisitPolicyUpdateSchema(Schema):
     """The community's overrides; ``{}`` goes back to the defaults."""
 
-    overrides = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True,
-                            metadata={"description": "tag -> days (1 to 3650); tags: "
-                                                     "yellow_ribbon, elderly_alone, "
-                                                     "seriously_ill, disabled, low_income, "
-                                                     "left_behind_child, elderly, veteran, "
-                                                     "default"})
+    # Checked by the service (each wrong tag named in errors); the document states the shape.
+    overrides = fields.Dict(required=True, metadata={
+        "description": "tag -> days (1 to 3650); default: untagged households",
+        "properties": {tag: {"type": "integer", "minimum": 1, "maximum": 3650}
+                       for tag in (*HOUSEHOLD_TAGS, "default")},
+        "additionalProperties": False})
 
 
 class VisitPolicySchema(Schema):

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validates_schema
 
-from schemas.base import Schema
+from schemas.base import DATE_PATTERN, Schema
 
 __all__ = ["DayOrTime", "CoverageArgsSchema", "CoverageRowSchema", "WorkerCoverageSchema",
            "CoverageSchema"]
@@ -17,8 +17,14 @@ class DayOrTime(fields.String):
     """A day (``2026-03-01``: its start, Asia/Shanghai) or an ISO 8601 time with offset.
 
     Loads to a ``date`` or an aware ``datetime``; the server turns a date into the start of
-    that day in its time zone.
+    that day in its time zone. The document says so: a ``date`` or a ``date-time``, whose
+    year lies in the policy window.
     """
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"anyOf": [{"format": "date"}, {"format": "date-time"}],
+                    "pattern": DATE_PATTERN, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if not isinstance(value, str):

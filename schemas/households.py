@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
@@ -37,6 +37,9 @@ HOUSEHOLD_STATUSES = ("ok", "due", "overdue", "moved_out")
 PHONE_PATTERN = r"^\+?[0-9][0-9 \-]{4,19}$"
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+# The document states the number's shape; its check digit (ISO 7064 MOD 11-2) no pattern can.
+_ID_DOC = {"pattern": r"^[0-9]{17}[0-9Xx]$",
+           "description": "18-character resident ID number (居民身份证号), check digit verified"}
 
 
 def id_number_is_valid(value: str) -> bool:
@@ -68,7 +71,7 @@ class _HouseholdFields(Schema):
                        "building-unit-door"})
     head_name = fields.String(validate=validate.Length(1, 64))
     phone = fields.String(allow_none=True, validate=validate.Regexp(PHONE_PATTERN))
-    id_number = fields.String(allow_none=True, validate=_check_id_number)
+    id_number = fields.String(allow_none=True, validate=_check_id_number, metadata=_ID_DOC)
     members = fields.Integer(validate=validate.Range(1, 50))
     location = fields.Nested(PointSchema, allow_none=True, metadata={
         "description": "Its own point, when it has no building or stands apart from it"})
@@ -91,6 +94,11 @@ class _HouseholdFields(Schema):
 class HouseholdCreateSchema(_HouseholdFields):
     """A new household; ``client_uuid`` when a device made it (replay-safe)."""
 
+    #: In the OpenAPI document: a building or a point, at least one of them.
+    openapi_rules: ClassVar[dict[str, Any]] = {"anyOf": [
+        {"required": ["building_id"], "properties": {"building_id": {"type": "integer"}}},
+        {"required": ["location"], "properties": {"location": {"type": "object"}}}]}
+
     client_uuid = UUIDString(load_default=None)
     building_id = fields.Integer(load_default=None, allow_none=True)
     unit = fields.String(load_default="", validate=validate.Length(max=16))
@@ -99,7 +107,8 @@ class HouseholdCreateSchema(_HouseholdFields):
     head_name = fields.String(required=True, validate=validate.Length(1, 64))
     phone = fields.String(load_default=None, allow_none=True,
                           validate=validate.Regexp(PHONE_PATTERN))
-    id_number = fields.String(load_default=None, allow_none=True, validate=_check_id_number)
+    id_number = fields.String(load_default=None, allow_none=True, validate=_check_id_number,
+                              metadata=_ID_DOC)
     members = fields.Integer(load_default=1, validate=validate.Range(1, 50))
     location = fields.Nested(PointSchema, load_default=None, allow_none=True)
     tags = fields.List(fields.String(validate=validate.OneOf(HOUSEHOLD_TAGS)),

@@ -6,11 +6,13 @@ Points are WGS-84; the page shifts them to its base map's coordinate system.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.base import Schema
+from schemas.common import BBOX_PATTERN
 from schemas.visits import VISIT_OUTCOMES
 
 __all__ = ["BBoxField", "PeriodArgsSchema", "MapHouseholdArgsSchema", "MapBuildingArgsSchema",
@@ -26,6 +28,8 @@ class BBoxField(fields.String):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         text = super()._deserialize(value, attr, data, **kwargs)
+        if not _BBOX.match(text):
+            raise ValidationError("Give four numbers: south,west,north,east.")
         try:
             south, west, north, east = (float(part) for part in text.split(","))
         except ValueError as exc:
@@ -39,8 +43,10 @@ class BBoxField(fields.String):
         return south, west, north, east
 
 
-_BBOX_DOC = {"description": "south,west,north,east (WGS-84)",
-             "example": "28.79,113.06,28.81,113.09"}
+_BBOX = re.compile(BBOX_PATTERN)
+_BBOX_DOC = {"description": "south,west,north,east (WGS-84 decimal degrees; south <= north, "
+                            "west <= east)",
+             "example": "28.79,113.06,28.81,113.09", "pattern": BBOX_PATTERN}
 
 
 class PeriodArgsSchema(Schema):

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from marshmallow import ValidationError, fields, pre_dump, validate, validates, validates_schema
 
 from schemas.base import Schema
-from schemas.common import ListArgsSchema, PointSchema, UUIDString, page_schema_for
+from schemas.common import (
+    BBOX_PATTERN,
+    ListArgsSchema,
+    PointSchema,
+    UUIDString,
+    page_schema_for,
+)
 
 __all__ = ["ReportCreateSchema", "ReportSchema", "ReportListArgsSchema", "ReportPageSchema",
            "ReportGeoJSONArgsSchema", "ReportFeatureCollectionSchema", "BBoxField", "CommaList",
@@ -35,6 +42,9 @@ class CommaList(fields.List):
         return super()._deserialize(flat, attr, data, **kwargs)
 
 
+_BBOX = re.compile(BBOX_PATTERN)
+
+
 class BBoxField(fields.Field):
     """A box ``south,west,north,east`` in WGS-84 degrees, loaded as a 4-tuple of floats."""
 
@@ -44,7 +54,7 @@ class BBoxField(fields.Field):
     }
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or not _BBOX.match(value):
             raise self.make_error("invalid")
         try:
             south, west, north, east = (float(part) for part in value.split(","))
@@ -164,7 +174,8 @@ class ReportListArgsSchema(ListArgsSchema):
                        load_default=None,
                        metadata={"description": "Status(es), comma-separated"})
     bbox = BBoxField(load_default=None, metadata={
-        "description": "south,west,north,east in WGS-84 degrees", "type": "string",
+        "description": "south,west,north,east in WGS-84 decimal degrees (south <= north, "
+                       "west <= east)", "type": "string", "pattern": BBOX_PATTERN,
         "example": "28.80,113.07,28.81,113.09"})
     since = fields.AwareDateTime(load_default=None, metadata={
         "description": "Reports created at or after this time"})

@@ -11,6 +11,10 @@ __all__ = ["UserSchema", "UserListArgsSchema", "UserPageSchema", "PasswordResetS
            "TokenRevokeSchema", "TokenRevokeResultSchema"]
 
 
+#: Every role an account may have (server.models.Role; a test keeps the two the same).
+ROLES = ("admin", "secretary", "dispatcher", "department", "supervisor", "grid_worker",
+         "building_head")
+
 class UserSchema(Schema):
     """A user account: role, geography, whether it may log in, and any login lock."""
 
@@ -31,7 +35,7 @@ class UserSchema(Schema):
 class UserListArgsSchema(ListArgsSchema):
     """Filters for the user list (paged by id)."""
 
-    role = fields.String(load_default=None, validate=validate.Length(1, 20))
+    role = fields.String(load_default=None, validate=validate.OneOf(ROLES))
     active = fields.Boolean(load_default=None)
     community = fields.String(load_default=None, validate=validate.Length(1, 32),
                               metadata={"description": "Community code"})

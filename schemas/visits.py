@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
@@ -41,6 +41,15 @@ class NeedSchema(Schema):
 class VisitCreateSchema(Schema):
     """A visit as the phone records it at the door."""
 
+    #: In the OpenAPI document: exactly one of household_id and household_client_uuid.
+    openapi_rules: ClassVar[dict[str, Any]] = {"anyOf": [
+        {"required": ["household_id"],
+         "properties": {"household_id": {"type": "integer"},
+                        "household_client_uuid": {"nullable": True, "enum": [None]}}},
+        {"required": ["household_client_uuid"],
+         "properties": {"household_client_uuid": {"type": "string"},
+                        "household_id": {"nullable": True, "enum": [None]}}}]}
+
     client_uuid = UUIDString(required=True)
     household_id = fields.Integer(load_default=None, metadata={
         "description": "the household's server id; or household_client_uuid"})
@@ -54,12 +63,14 @@ class VisitCreateSchema(Schema):
     needs = fields.List(fields.Nested(NeedSchema), load_default=list,
                         validate=validate.Length(max=MAX_NEEDS))
     photo_ids = fields.List(UUIDString(), load_default=list,
-                            validate=validate.Length(max=MAX_VISIT_PHOTOS))
+                            validate=validate.Length(max=MAX_VISIT_PHOTOS),
+                            metadata={"uniqueItems": True})
     follow_up_on = fields.Date(load_default=None, allow_none=True)
 
     @validates_schema
     def _one_household(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        given = [k for k in ("household_id", "household_client_uuid") if data.get(k)]
+        given = [k for k in ("household_id", "household_client_uuid")
+                 if data.get(k) is not None]
         if len(given) != 1:
             raise ValidationError("Give exactly one of household_id and household_client_uuid.",
                                   "household_id")

@@ -1,4 +1,6 @@
-"""The API's blueprint: flask-smorest's, with a request parser that refuses deep JSON."""
+"""The API's blueprint: flask-smorest's, with a request parser that refuses deep JSON, and a
+note of every schema a request is loaded with (the OpenAPI document states the house rules on
+those, not on answers: server/api/docs.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from typing import Any
 from flask import Request
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
+
+from server.api.docs import note_request_schema
 
 __all__ = ["Blueprint"]
 
@@ -26,3 +30,8 @@ class Blueprint(SmorestBlueprint):  # type: ignore[misc]
     """One resource of the API (flask-smorest's Blueprint with the house parser)."""
 
     ARGUMENTS_PARSER = _Parser()
+
+    def arguments(self, schema: Any, *args: Any, **kwargs: Any) -> Any:
+        """flask-smorest's ``arguments``; ``schema`` (and what it nests) loads a request."""
+        note_request_schema(schema)
+        return super().arguments(schema, *args, **kwargs)

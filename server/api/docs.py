@@ -4,8 +4,9 @@
 what the server enforces, so a client generated from it, and schemathesis, send what the
 server takes:
 
-- every field of a house schema (``schemas.base.Schema``) carries the rules that schema
-  applies to every request: text without control characters (:data:`TEXT_PATTERN`), a
+- every field of a house schema (``schemas.base.Schema``) that loads a request (the schemas
+  ``Blueprint.arguments`` takes, and those they nest) carries the rules that schema applies
+  to every request: text without control characters (:data:`TEXT_PATTERN`), a
   32-bit integer, a date or time whose year lies in the policy window (:data:`DATE_PATTERN`);
 - a nested object that may be null is that object or null (apispec's rendering for OpenAPI
   3.0 let any object through);
@@ -26,12 +27,31 @@ from apispec import APISpec, BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, send_from_directory
 from flask.typing import ResponseReturnValue
-from marshmallow import fields
+from marshmallow import Schema, fields
 
 from schemas.base import DATE_PATTERN, INT_MAX, INT_MIN, TEXT_PATTERN
 from schemas.base import Schema as HouseSchema
 
-__all__ = ["register", "ContractPlugin", "LINKS"]
+__all__ = ["register", "ContractPlugin", "LINKS", "note_request_schema"]
+
+_REQUEST_SCHEMAS: set[type] = set()
+
+
+def note_request_schema(schema: Any) -> None:
+    """Record that ``schema`` (a class or an instance) loads requests, with what it nests."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    if not isinstance(cls, type) or not issubclass(cls, Schema) or cls in _REQUEST_SCHEMAS:
+        return
+    _REQUEST_SCHEMAS.add(cls)
+    for field in cls._declared_fields.values():
+        inner = getattr(field, "inner", None) or getattr(field, "value_field", None)
+        for candidate in (field, inner):
+            if isinstance(candidate, fields.Nested):
+                nested = candidate.nested
+                if callable(nested) and not isinstance(nested, type):
+                    nested = nested()
+                if not isinstance(nested, str):
+                    note_request_schema(nested)
 
 API = "/api/v1"
 
@@ -170,7 +190,9 @@ def _house_rules(self: Any, field: fields.Field, ret: dict[str, Any], **_: Any) 
     for option in ret.get("anyOf", ()):  # a nullable Nested: the object or null, not any object
         if option == nullable_object:
             option["enum"] = [None]
-    if not isinstance(field.root, HouseSchema) or field.dump_only:
+    root = field.root
+    if (not isinstance(root, HouseSchema) or type(root) not in _REQUEST_SCHEMAS
+            or field.dump_only):
         return {}
     extra: dict[str, Any] = {}
     if isinstance(field, fields.Date | fields.DateTime):
