@@ -40,7 +40,7 @@ def create_building(body: dict[str, Any]) -> Any:
 @bp.alt_response(422, response="UNPROCESSABLE_ENTITY", description="Problems in the file "
                  "(type import_rejected, with problems: row, field, problem); nothing changed")
 @bp.doc(requestBody={"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "properties": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary"}}}},
     "text/csv": {"schema": {"type": "string", "format": "binary"}},
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {

@@ -172,7 +172,7 @@ def _community(code: str | None) -> Community:
 @bp.alt_response(503, response="SERVICE_UNAVAILABLE", description="Ran past the request's "
                  "deadline (deadline_exceeded); nothing changed")
 @bp.doc(requestBody={"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "properties": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary"}}}},
     **_FILE_DOC["content"]}})
 def import_households(args: dict[str, Any]) -> Any:

@@ -15,6 +15,7 @@ from werkzeug.http import http_date
 
 from server.api.blueprint import Blueprint
 from server.api.security import auth_required, current_user
+from server.config import Config
 from server.errors import ApiError, UnsupportedMediaTypeError
 from server.extensions import db
 from server.models import Photo, Upload
@@ -35,12 +36,23 @@ _TUS_PARAMS = [{"in": "header", "name": "Tus-Resumable", "required": True,
 _PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
-def _tus_doc(success: dict[str, str], errors: dict[int, str]) -> dict[str, Any]:
-    """OpenAPI for a tus operation: its bodiless success answers and its problems."""
+def _tus_doc(success: dict[str, str], errors: dict[int, str], *,
+             headers: tuple[dict[str, Any], ...] = (), chunk: bool = False) -> dict[str, Any]:
+    """OpenAPI for a tus operation: its headers, its bodiless success answers and its
+    problems; ``chunk``: its body is a chunk of the file (application/offset+octet-stream)."""
     responses: dict[str, Any] = {code: {"description": text} for code, text in success.items()}
     for status, text in errors.items():
         responses[str(status)] = {"description": text, "content": _PROBLEM}
-    return {"parameters": _TUS_PARAMS, "responses": responses}
+    doc: dict[str, Any] = {"parameters": [*_TUS_PARAMS, *headers], "responses": responses}
+    if chunk:
+        doc["requestBody"] = {"required": True, "content": {
+            OFFSET_OCTET_STREAM: {"schema": {"type": "string", "format": "binary"}}}}
+    return doc
+
+
+def _integer_header(name: str, description: str, **bounds: int) -> dict[str, Any]:
+    return {"in": "header", "name": name, "required": True, "description": description,
+            "schema": {"type": "integer", **bounds}}
 
 
 @bp.after_request
@@ -115,7 +127,10 @@ def tus_options() -> Response:
                     422: "A photo that cannot be decoded or has too many pixels",
                     429: "Too many unfinished uploads of mine, or too many bytes declared "
                          "in them (too_many_uploads)",
-                    460: "The body does not match Upload-Checksum"}))
+                    460: "The body does not match Upload-Checksum"},
+                   headers=(_integer_header(
+                       "Upload-Length", "The file's size in bytes (at most Tus-Max-Size)",
+                       minimum=1, maximum=Config.MAX_PHOTO_BYTES),)))
 def tus_create() -> Response:
     """Create an upload (Upload-Length, Upload-Metadata: filename, content_type, client_uuid).
 
@@ -178,7 +193,10 @@ def tus_head(upload_id: str) -> Response:
                     422: "A photo that cannot be decoded or has too many pixels",
                     460: "The chunk does not match Upload-Checksum",
                     503: "Another request is still sending bytes to this upload "
-                         "(upload_busy)"}))
+                         "(upload_busy)"},
+                   headers=(_integer_header("Upload-Offset", "Where this chunk goes: the "
+                                            "upload's offset (HEAD tells it)", minimum=0),),
+                   chunk=True))
 def tus_patch(upload_id: str) -> Response:
     """Append a chunk at Upload-Offset (optionally with Upload-Checksum); 204 with the new offset.
 
