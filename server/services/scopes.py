@@ -28,7 +28,8 @@ one's reach is a 403. The rules, resource by resource:
   a reader of whole grids: every grid for admins and the command centre, else my grids; a
   building head (whose scope is buildings) is answered from the households themselves.
 - patrol tracks (``track_scope``): all for admins and the command centre; a secretary's
-  community; a worker's or supervisor's grids; everyone their own. A track belongs to the
+  community; a supervisor's grids; everyone their own. A grid worker reads only their own:
+  a track is where a person walked all day, and a colleague does not need it. A track belongs to the
   grids its worker works in when it arrives, and to their community (``track_home``).
 - reports and cases (``report_scope``): all for admins and the command centre; the reports
   of my grids (a secretary's: also of their community, outside every grid too); a
@@ -212,7 +213,7 @@ def track_scope(access: Access) -> ColumnElement[bool]:
     clauses: list[ColumnElement[bool]] = [Track.worker_id == user.id]
     if access.role is Role.SECRETARY and user.community_id is not None:
         clauses.append(Track.community_id == user.community_id)
-    if access.role in (Role.GRID_WORKER, Role.SUPERVISOR, Role.SECRETARY) and access.grid_ids:
+    if access.role in (Role.SUPERVISOR, Role.SECRETARY) and access.grid_ids:
         clauses.append(Track.id.in_(select(track_grids.c.track_id).where(
             track_grids.c.grid_id.in_(sorted(access.grid_ids)))))
     return or_(*clauses)
