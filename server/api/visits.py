@@ -50,7 +50,8 @@ def create_visit(body: dict[str, Any]) -> Any:
     create_report become reports. Replays are safe.
     """
     access = current_access()
-    visit, created = service.create_visit(db.session, access, body)
+    # No savepoint: a failed INSERT fails this request, whose transaction holds nothing else.
+    visit, created = service.create_visit(db.session, access, body, savepoint=False)
     keep_on_error()  # the visit stands even when one of its needs' reports is refused
     service.make_need_reports(db.session, access, visit, body)
     return visit if created else (visit, 200)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,8 +110,9 @@ class VisitWriter:
     """
 
     def __init__(self, session: Session, access: Access, bodies: Sequence[Mapping[str, Any]],
-                 config: Mapping[str, Any] | None = None) -> None:
+                 config: Mapping[str, Any] | None = None, *, savepoint: bool = True) -> None:
         self.session, self.access, self.cfg = session, access, _config(config)
+        self.savepoint = savepoint  # False: a failed write fails the caller's transaction
         self.now = utcnow()
         self._replays: dict[str, tuple[int, str]] = {}
         self._by_id: dict[int, Household] = {}
@@ -310,10 +311,12 @@ class VisitWriter:
         conn = self.session.connection()
         statement, params = _insert_visits(conn.dialect.name, [item.row for item in ready])
         try:
-            with _savepoint(conn):
+            with _savepoint(conn) if self.savepoint else nullcontext():
                 made = {key: visit_id for visit_id, key in conn.execute(statement, params)}
                 self._write_children([(made[i.key], i.body) for i in ready if i.key in made])
         except DBAPIError:
+            if not self.savepoint:
+                raise
             # Which visit broke it is not known: write them one by one, each alone.
             return None
         return made
@@ -392,8 +395,9 @@ class VisitWriter:
                                              follow_up_at)
         intervals = self._intervals.get(household.community_id)
         if intervals is None:
-            intervals = self._intervals[household.community_id] = intervals_for(
-                self.session.get(Community, household.community_id))
+            with self.session.no_autoflush:  # the households are written once, by flush()
+                community = self.session.get(Community, household.community_id)
+            intervals = self._intervals[household.community_id] = intervals_for(community)
         apply_schedule(self.session, household, intervals,
                        ribbon_raised_at=min((r.raised_at for r in requests), default=None))
 
@@ -489,22 +493,25 @@ def _chunks(keys: Sequence[Any], size: int = 500) -> list[Sequence[Any]]:
 
 
 def create_visit(session: Session, access: Access, body: Mapping[str, Any],
-                 config: Mapping[str, Any] | None = None) -> tuple[Visit, bool]:
+                 config: Mapping[str, Any] | None = None, *,
+                 savepoint: bool = True) -> tuple[Visit, bool]:
     """Record a visit from a loaded ``VisitCreateSchema`` body; returns (visit, created).
 
     Idempotent on ``client_uuid``. Needs marked ``create_report`` are left to
     :func:`make_need_reports`, which the caller runs once the visit itself is settled: a
-    refused report must not take the visit with it.
+    refused report must not take the visit with it. ``savepoint=False`` when a failed
+    INSERT fails the caller's whole transaction anyway (``POST /visits``): two round trips
+    fewer (a twin's race needs no savepoint: ON CONFLICT DO NOTHING never raises).
     """
-    writer = VisitWriter(session, access, [body], config)
+    writer = VisitWriter(session, access, [body], config, savepoint=savepoint)
     visit_id, created = writer.add(body)
     writer.flush()
-    # What the answer shows, in one query, so dumping it lazily loads nothing: the worker
-    # too (the user in the session was expired by the token's last-use commit); the
-    # household is in the session already, read for this visit.
+    # What the answer shows, in one query, so dumping it lazily loads nothing (the user
+    # and household in the session may be expired: the token's last-use commit, the
+    # households' UPDATE).
     visit = session.scalars(select(Visit).where(Visit.id == visit_id).options(
         joinedload(Visit.needs), joinedload(Visit.photos), joinedload(Visit.worker),
-    )).unique().one()
+        joinedload(Visit.household))).unique().one()
     return visit, created
 
 
