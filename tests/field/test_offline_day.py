@@ -105,6 +105,7 @@ def test_a_day_offline_arrives_exactly_once(
         page.wait_for_selector("#outbox li")
         assert page.get_attribute("body", "data-waiting") == "26"
         assert page.locator('#outbox li[data-kind="visit"]').count() == 20
+        assert "垃圾" in page.inner_text('#outbox li[data-kind="report"]')  # not "garbage"
         queued = idb_blobs(page)
         assert len(queued) == 3
         for sent in queued.values():  # shrunk on the phone, the camera's EXIF kept

@@ -329,12 +329,14 @@ export async function reportView() {
         const fix = here() || await currentFix();
         if (!fix) { error.textContent = t("place.required"); return; }
         const uuid = uuid4();
-        const category = root.querySelector("#category").value;
+        const select = root.querySelector("#category");
+        const category = select.value;
+        const label = select.selectedOptions[0] ? select.selectedOptions[0].textContent : category;
         const body = { client_uuid: uuid, category, location: point(fix),
           description: root.querySelector("#description").value.trim(),
           captured_at: new Date().toISOString(), photo_ids: photos.map((p) => p.client_uuid) };
-        await save([...photoRecords(photos, category), { kind: "report", client_uuid: uuid, body,
-          deps: photos.map((p) => p.client_uuid), label: category }],
+        await save([...photoRecords(photos, label), { kind: "report", client_uuid: uuid, body,
+          deps: photos.map((p) => p.client_uuid), label }],
         started, t("report.saved"), "#/outbox");
       });
       return off;
