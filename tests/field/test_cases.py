@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from client_sync.testing import LiveServer
 from server.extensions import db
-from server.models import Report
+from server.models import Report, Visit
 from server.models.types import utcnow
 from tests.factories import Factory
 from tests.field.conftest import FieldWatch, FieldWorld, jpeg_files, open_app, wait_synced
@@ -69,3 +69,33 @@ def test_department_replies_to_its_case_offline_with_an_after_photo(
     handled = [s for s in timeline["steps"] if s["action"] == "handle"]
     assert len(handled) == 1 and len(handled[0]["photo_ids"]) == 1
     assert handled[0]["note"] == "已补装井盖"
+
+
+def test_a_need_raised_at_the_door_becomes_a_report(
+        phone: Any, live_server: LiveServer, field_world: FieldWorld, watch: FieldWatch,
+        app: Any) -> None:
+    page = open_app(phone, watch)
+    page.fill("#username", "zhou")
+    page.fill("#password", field_world.password)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#agenda a.hh")
+    page.goto(f"/field/#/visit/{field_world.households[3]}")
+    page.wait_for_selector("#visit-form #place:not(:has(.warn))")
+    page.click("#add-need")
+    page.select_option("#needs li .need-category", "drain")
+    page.fill("#needs li .need-text", "楼道下水道堵塞")
+    page.check("#needs li .need-report")
+    page.click("#add-need")  # a service need cannot become a report
+    page.select_option("#needs li:nth-child(2) .need-category", "welfare")
+    assert page.is_disabled("#needs li:nth-child(2) .need-report")
+    page.fill("#needs li:nth-child(2) .need-text", "申请低保")
+    page.fill("#follow-up", "2099-01-31")
+    page.click("#save")
+    page.wait_for_selector('body[data-view="agenda"]')
+    wait_synced(page)
+    with app.app_context():
+        report = db.session.scalars(select(Report)).one()
+        assert report.category_code == "drain" and "下水道" in report.description
+        visit = db.session.scalars(select(Visit)).one()
+        assert [n.category for n in visit.needs] == ["drain", "welfare"]
+        assert visit.follow_up_on.isoformat() == "2099-01-31"

@@ -167,6 +167,7 @@ async function boot() {
   document.body.dataset.bootMs = performance.now().toFixed(0); // from navigation start
   refresh();
   setInterval(() => { if (navigator.onLine) pushSoon(); }, 30000);
+  setInterval(refresh, 5 * 60000); // new households and cases while the app stays open
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/field/sw.js", { scope: "/field/" }).then(() => {
       document.body.dataset.sw = "registered";
