@@ -4,40 +4,40 @@ GCJ-02 tiles the WGS-84 fix is drawn shifted to GCJ-02, while the record keeps W
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 from PIL import Image
+from werkzeug.serving import make_server
 
-from client_sync.testing import LiveServer
 from server.geo.crs import from_wgs84
 from tests.field.conftest import G1_HERE, FieldWatch, FieldWorld, login, open_app, phone_options
 
 TILES = "https://tiles.example.test/{z}/{x}/{y}.png"
 
 
-@pytest.fixture(scope="module")
-def gcj_server(_migrated_app: Flask, app_config: dict[str, Any],
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A second server whose base map is GCJ-02 (AMap-style tiles)."""
-    instance = tmp_path_factory.mktemp("field-gcj")
-    server = LiveServer(app_config["DATABASE_URL"], instance / "media", instance_dir=instance,
-                        workers=1, threads=4, env={
-                            "GRIDWORK_SECRET_KEY": app_config["SECRET_KEY"],
-                            "GRIDWORK_MAP_TILE_URL": TILES, "GRIDWORK_MAP_TILE_CRS": "gcj02"})
-    server.start()
-    yield server
-    server.stop()
+@pytest.fixture
+def gcj_server(make_app: Any, app: Flask) -> Iterator[str]:
+    """The app with a GCJ-02 base map (AMap-style tiles), served on loopback in a thread
+    (werkzeug: quicker to start than a second gunicorn, the same app and database)."""
+    served = make_app(MAP_TILE_URL=TILES, MAP_TILE_CRS="gcj02")
+    server = make_server("127.0.0.1", 0, served, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
 
 
 def test_report_screen_draws_the_fix_on_gcj02_tiles(
-        browser: Any, gcj_server: LiveServer, field_world: FieldWorld,
+        browser: Any, gcj_server: str, field_world: FieldWorld,
         watch: FieldWatch) -> None:
     tile = io.BytesIO()
     Image.new("RGB", (256, 256), "#dde").save(tile, "PNG")
-    context = browser.new_context(**phone_options(gcj_server.url, service_workers="block"))
+    context = browser.new_context(**phone_options(gcj_server, service_workers="block"))
     context.set_default_timeout(20_000)
     tiles: list[str] = []
 
