@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 __all__ = ["FINEST", "MIN_LEVEL", "MET_DAYS", "STALE_AFTER", "cell_index_sql",
@@ -34,6 +35,7 @@ FINEST, MIN_LEVEL = 18, 6
 MET_DAYS = 29  # the map's default window: today and the 29 days before (map.js)
 STALE_AFTER = timedelta(minutes=5)  # a read older than this folds the changes in first
 LOCK_KEY = 16_0005  # the advisory lock writers share and advance takes alone
+ADVANCE_WAIT_MS = 200  # how long a stale read waits for the writers to let it advance
 _COUNTS = ("n", "lat_sum", "lon_sum", "ribbon", "ok", "due", "overdue", "met")
 
 
@@ -110,10 +112,32 @@ def rebuild(session: Session | Connection, now: datetime, zone: str) -> None:
         session.flush()
 
 
-def advance(session: Session, now: datetime, zone: str) -> bool:
-    """Fold pending changes in and move the clock to ``now``; False if another is at it."""
-    if not session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
-                           {"k": LOCK_KEY}).scalar():
+def _take_lock(session: Session, wait_ms: int) -> bool:
+    """The advisory lock alone, waiting at most ``wait_ms`` for the writers holding it.
+
+    Writers hold it shared for their transaction only, so a busy hour still has gaps; a
+    bounded wait finds one without holding a writer up for longer than that.
+    """
+    if wait_ms <= 0:
+        return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                    {"k": LOCK_KEY}).scalar())
+    saved = session.execute(text("SELECT current_setting('lock_timeout')")).scalar()
+    try:
+        with session.begin_nested():
+            session.execute(text("SELECT set_config('lock_timeout', :ms, true)"),
+                            {"ms": f"{wait_ms}ms"})
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
+    except OperationalError:  # lock_timeout: writers kept it; the next read tries again
+        return False
+    finally:
+        session.execute(text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": saved})
+    return True
+
+
+def advance(session: Session, now: datetime, zone: str, wait_ms: int = 0) -> bool:
+    """Fold pending changes in and move the clock to ``now``; False if the lock was not
+    had (another advance, or writers for longer than ``wait_ms``)."""
+    if not _take_lock(session, wait_ms):
         return False
     clock = session.execute(text(
         "SELECT as_of, met_since FROM map_cell_clock WHERE id = 1")).first()
@@ -146,7 +170,7 @@ def ready_cells(session: Session, now: datetime, zone: str) -> bool:
     if as_of is None:
         return False
     if now - as_of > STALE_AFTER:
-        advance(session, now, zone)
+        advance(session, now, zone, wait_ms=ADVANCE_WAIT_MS)
     return True
 
 

@@ -245,3 +245,29 @@ def test_the_map_and_the_coverage_count_the_same_households_as_met(
            and h.last_met_at >= datetime.fromisoformat(body["from"])]
     assert by_grid == {"G1": sum(h.grid_id == factory.grid("G1").id for h in met),
                        "G2": sum(h.grid_id == factory.grid("G2").id for h in met)}
+
+
+def test_an_advance_waits_a_little_for_writers_then_leaves_it_to_the_next_read(
+        factory: Factory) -> None:
+    """A writer's transaction holds the lock shared: advance gives up after its wait, the
+    read's transaction goes on, and once the writer is done the clock moves."""
+    if not postgresql():
+        pytest.skip("the cells are PostgreSQL's")
+    home = _households(factory, count=2)[0]
+    map_cells.rebuild(db.session, utcnow(), ZONE)
+    db.session.commit()
+    writer = db.engine.connect()
+    try:
+        with writer.begin():
+            writer.execute(text("UPDATE household SET lat = lat + 0.0001 WHERE id = :id"),
+                           {"id": home.id})  # the trigger takes the lock shared
+            later = utcnow() + timedelta(minutes=10)
+            assert not map_cells.advance(db.session, later, ZONE, wait_ms=50)
+            assert db.session.scalar(text("SELECT count(*) FROM household")) == 2
+            db.session.rollback()
+    finally:
+        writer.close()
+    assert map_cells.advance(db.session, later, ZONE, wait_ms=50)
+    db.session.commit()
+    assert db.session.scalar(text("SELECT as_of FROM map_cell_clock")) == later
+    assert db.session.scalar(text("SELECT count(*) FROM map_cell_change")) == 0
