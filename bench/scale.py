@@ -34,6 +34,8 @@ from bench.scale_data import (  # noqa: E402
     community_origin,
     ensure_database,
 )
+from sqlalchemy import text  # noqa: E402
+
 from server import create_app  # noqa: E402
 from server.extensions import db  # noqa: E402
 from server.models import User  # noqa: E402
@@ -235,6 +237,11 @@ def main() -> None:
     for url in urls:  # a city built by an older revision: bring it to head
         build_schema(url)
     cities = [City(n, url) for n, url in zip(sizes, urls, strict=True)]
+    for city in cities:
+        with city.app.app_context():
+            households, visits = db.session.execute(text(
+                "SELECT (SELECT count(*) FROM household), (SELECT count(*) FROM visit)")).one()
+        print(f"city of {city.households:,}: {households:,} households, {visits:,} visits")
     times = run(cities, args.rounds, args.batch)
     report(times, sizes, args.rounds)
 
