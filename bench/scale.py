@@ -28,14 +28,14 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sqlalchemy import text  # noqa: E402
+
 from bench.scale_data import (  # noqa: E402
     COMMUNITY_DEG,
     HOUSEHOLDS_PER_COMMUNITY,
     community_origin,
     ensure_database,
 )
-from sqlalchemy import text  # noqa: E402
-
 from server import create_app  # noqa: E402
 from server.extensions import db  # noqa: E402
 from server.models import User  # noqa: E402
