@@ -11,7 +11,7 @@ def test_worker_without_the_queue_says_to_set_it(app):
     assert "GRIDWORK_JOBS=queue" in result.output
 
 
-def test_the_queue_on_sqlite_is_refused_when_a_job_is_deferred(make_app, test_database):
+def test_the_queue_is_refused_on_sqlite(make_app, test_database):
     if test_database.dialect != "sqlite":
         pytest.skip("SQLite only")
     from server.jobs import init_app
