@@ -15,8 +15,9 @@ from schemas.base import Schema
 from schemas.common import BBOX_PATTERN
 from schemas.visits import VISIT_OUTCOMES
 
-__all__ = ["BBoxField", "PeriodArgsSchema", "MapHouseholdArgsSchema", "MapBuildingArgsSchema",
-           "MapVisitArgsSchema", "MapCaseArgsSchema", "HouseholdViewSchema",
+__all__ = ["BBoxField", "PeriodArgsSchema", "MapGridArgsSchema", "MapHouseholdArgsSchema",
+           "MapBuildingArgsSchema", "MapVisitArgsSchema", "MapCaseArgsSchema",
+           "HouseholdViewSchema",
            "BuildingListSchema", "VisitViewSchema", "WorkerListSchema", "VISIT_OUTCOMES",
            "MAX_VISITS"]
 
@@ -60,6 +61,15 @@ class PeriodArgsSchema(Schema):
     def _ordered(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if data.get("from_") and data.get("to") and data["from_"] >= data["to"]:
             raise ValidationError("`from` must be before `to`.", "from")
+
+
+class MapGridArgsSchema(PeriodArgsSchema):
+    """The grid layer: the reader's grids, those overlapping ``bbox`` when it is given."""
+
+    bbox = BBoxField(load_default=None, metadata={
+        **_BBOX_DOC, "description": "south,west,north,east: only the grids whose extent "
+                                    "overlaps this box (the map's view); default every grid "
+                                    "in scope"})
 
 
 class MapHouseholdArgsSchema(PeriodArgsSchema):

@@ -11,9 +11,9 @@ from schemas.map_data import (
     HouseholdViewSchema,
     MapBuildingArgsSchema,
     MapCaseArgsSchema,
+    MapGridArgsSchema,
     MapHouseholdArgsSchema,
     MapVisitArgsSchema,
-    PeriodArgsSchema,
     VisitViewSchema,
     WorkerListSchema,
 )
@@ -58,13 +58,17 @@ def map_households(args: dict[str, Any]) -> Any:
 
 @bp.route("/map/grids")
 @auth_required("grids.read")
-@bp.arguments(PeriodArgsSchema, location="query")
+@bp.arguments(MapGridArgsSchema, location="query")
 @bp.response(200, content_type="application/geo+json")
 def map_grids(args: dict[str, Any]) -> Any:
-    """My grids as a GeoJSON FeatureCollection with their visit coverage for the period."""
+    """My grids as a GeoJSON FeatureCollection with their visit coverage for the period.
+
+    With `bbox` (the map sends its view), only the grids whose extent overlaps the box.
+    """
     now = utcnow()
     start, end = _period(args, now)
-    return map_layers.grid_features(db.session, current_access(), start, end, now)
+    return map_layers.grid_features(db.session, current_access(), start, end, now,
+                                    bbox=args.get("bbox"))
 
 
 @bp.route("/map/buildings")

@@ -133,9 +133,11 @@ def _worker_rows(session: Session, grid_ids: list[int], start: datetime, end: da
 
 def coverage(session: Session, access: Access, *, community: str | None, grid: str | None,
              start: datetime, end: datetime, now: datetime,
-             workers: bool = True) -> dict[str, Any]:
-    """Coverage per grid, per worker (unless ``workers`` is false) and in total."""
-    grids = grids_in_scope(session, access, community, grid)
+             workers: bool = True,
+             bbox: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
+    """Coverage per grid, per worker (unless ``workers`` is false) and in total; with
+    ``bbox``, of the grids whose extent overlaps it only (the map's view)."""
+    grids = grids_in_scope(session, access, community, grid, bbox)
     grid_ids = [g.id for g in grids]
     households, visits = _grid_rows(session, grid_ids, start, end, now) if grids else ({}, {})
     rows = []

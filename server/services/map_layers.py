@@ -40,13 +40,19 @@ def _feature(grid: Grid, figures: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def grid_features(session: Session, access: Access, start: datetime, end: datetime,
-                  now: datetime) -> dict[str, Any]:
-    """The reader's grids as GeoJSON, with coverage for ``[start, end)`` when they may see it."""
-    grids = grids_in_scope(session, access, None, None)
+                  now: datetime, bbox: tuple[float, float, float, float] | None = None,
+                  ) -> dict[str, Any]:
+    """The reader's grids as GeoJSON, with coverage for ``[start, end)`` when they may see it.
+
+    With ``bbox`` (the map's view), only the grids whose extent overlaps it: a city admin's
+    view costs the grids it shows, not the city's 1,200.
+    """
+    grids = grids_in_scope(session, access, None, None, bbox)
     figures: dict[int, dict[str, Any]] = {}
     if grids and access.has("stats.coverage"):
         answer = coverage_service.coverage(session, access, community=None, grid=None,
-                                           start=start, end=end, now=now, workers=False)
+                                           start=start, end=end, now=now, workers=False,
+                                           bbox=bbox)
         figures = {row["grid_id"]: row for row in answer["grids"]}
     return {"type": "FeatureCollection",
             "features": [_feature(g, figures.get(g.id)) for g in grids]}

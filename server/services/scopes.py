@@ -104,12 +104,18 @@ def grid_scope(access: Access) -> ColumnElement[bool]:
 
 
 def grids_in_scope(session: Session, access: Access, community: str | None,
-                   grid: str | None) -> list[Grid]:
-    """The grids a coverage question covers: the user's, narrowed to a community or grid.
+                   grid: str | None,
+                   bbox: tuple[float, float, float, float] | None = None) -> list[Grid]:
+    """The grids a coverage question covers: the user's, narrowed to a community or grid,
+    and to those whose extent overlaps ``bbox`` (south, west, north, east; edges touch).
 
     404 for an unknown community or grid code; 403 for a grid outside the user's.
     """
     query = select(Grid).where(grid_scope(access)).order_by(Grid.code)
+    if bbox is not None:
+        south, west, north, east = bbox
+        query = query.where(Grid.min_lat <= north, Grid.max_lat >= south,
+                            Grid.min_lon <= east, Grid.max_lon >= west)
     if community:
         if session.scalar(select(Community.id).where(Community.code == community)) is None:
             raise NotFoundError(f"No community with code {community}.")

@@ -157,6 +157,28 @@ def test_grid_layer_carries_the_coverage_of_the_period(client: FlaskClient,
     assert [f["properties"]["code"] for f in mine["features"]] == ["G2"]
 
 
+def test_grid_layer_in_a_box_holds_the_grids_overlapping_it_with_the_same_figures(
+        client: FlaskClient, world: WebWorld) -> None:
+    headers = world.secretary.headers
+    every = _get(client, headers, "/api/v1/map/grids")
+    by_code = {f["properties"]["code"]: f for f in every["features"]}
+    east = _get(client, headers, "/api/v1/map/grids", bbox=G2_ONLY)
+    assert [f["properties"]["code"] for f in east["features"]] == ["G2"]
+    assert east["features"][0] == by_code["G2"]  # the same coverage as without the box
+    both = _get(client, headers, "/api/v1/map/grids", bbox=BBOX)
+    assert both == every
+    edge = _get(client, headers, "/api/v1/map/grids", bbox="28.79,113.0,28.80,113.07")
+    assert [f["properties"]["code"] for f in edge["features"]] == ["G1"]  # corners touch
+    away = _get(client, headers, "/api/v1/map/grids", bbox="28.70,113.0,28.75,113.05")
+    assert away["features"] == []
+    mine = _get(client, world.worker2.headers, "/api/v1/map/grids", bbox=BBOX)
+    assert [f["properties"]["code"] for f in mine["features"]] == ["G2"]  # still scoped
+    wrong = client.get("/api/v1/map/grids", headers=headers,
+                       query_string={"bbox": "28.81,113.06,28.79,113.10"})
+    assert wrong.status_code == 422
+    assert wrong.headers["Content-Type"].startswith("application/problem+json")
+
+
 def test_visits_in_view_filter_by_worker_and_outcome_and_count_off_site(
         client: FlaskClient, world: WebWorld) -> None:
     headers = world.secretary.headers

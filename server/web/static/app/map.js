@@ -109,8 +109,11 @@
     fitted = true;
   }
 
+  /* The grids overlapping the view (a city holds 1,200; the view shows a few): asked again
+   * after every move, like the other layers. */
   function loadGrids() {
-    return load("grids", function () { return GW.api("/map/grids", period()); },
+    var params = Object.assign({ bbox: bboxParam() }, period());
+    return load("grids", function () { return GW.api("/map/grids", params); },
       function (collection) { layers.drawGrids(groups.grids, collection); });
   }
 
@@ -259,7 +262,7 @@
     state.track = true;
     loadTrack(true);
   });
-  var afterMove = GW.debounce(function () { moving = false; loadView(); end(); }, 150);
+  var afterMove = GW.debounce(function () { moving = false; loadGrids(); loadView(); end(); }, 150);
   map.on("moveend", function () {
     if (quiet || !fitted) { return; }
     if (!moving) { moving = true; begin(); }  // "loading" from the move, not from the fetch
