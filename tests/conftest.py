@@ -10,8 +10,15 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.browser import launch_browser
 from tests.dbsetup import TestDatabase, make_test_database
 from tests.factories import Factory
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the whole session (pages, field app, Enketo)."""
+    yield from launch_browser()
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from server.extensions import db
 from server.services.categories import ensure_default_categories
 from tests.factories import PASSWORD, Actor, Factory
 from tests.server.storage.imagegen import exif_bytes
-from tests.web.conftest import PageWatch, browser, chromium_path  # noqa: F401 - fixtures
+from tests.web.conftest import PageWatch, chromium_path  # noqa: F401 - fixtures
 
 __all__ = ["FieldWorld", "FieldWatch", "real_jpeg", "open_app", "login", "wait_synced",
            "phone_options", "idb_blobs", "jpeg_files", "watched"]
@@ -101,7 +101,7 @@ def phone_options(base_url: str, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def phone(browser: Any, live_server: LiveServer,  # noqa: F811 - the imported fixture
+def phone(browser: Any, live_server: LiveServer,
           watch: PageWatch) -> Iterator[Any]:
     """A fresh phone context (no service worker: the tests that need one make their own)."""
     context = browser.new_context(**phone_options(live_server.url, service_workers="block"))

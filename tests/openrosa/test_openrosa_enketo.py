@@ -25,7 +25,6 @@ from server.openrosa.submission import photo_uuid
 from tests.factories import Factory
 from tests.openrosa.conftest import Phone, jpeg
 from tests.server.visit_support import point_at
-from tests.web.conftest import browser  # noqa: F401 - the session's headless chromium
 
 ENKETO = Path(__file__).parent / "enketo"
 BUNDLE = ENKETO / "dist" / "enketo-bundle.js"
@@ -69,7 +68,7 @@ def enketo_bundle() -> Path:
 
 
 @pytest.fixture
-def enketo(browser, enketo_bundle) -> Iterator[Any]:  # noqa: F811 - the imported fixture
+def enketo(browser, enketo_bundle) -> Iterator[Any]:
     """A page with enketo-core loaded, on an origin of its own (Enketo reads cookies)."""
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()

@@ -7,8 +7,6 @@ or an error answer fails the test (unless the test declares it expected). Screen
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -20,21 +18,10 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
+from tests.browser import CHROMIUM_ARGS, chromium_path  # noqa: F401 - re-exported
 from tests.web.world import WebWorld, build_world
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--lang=zh-CN"]
-
-
-def chromium_path() -> str | None:
-    """Debian's chromium (or ``GRIDWORK_CHROMIUM``); never a browser Playwright downloads."""
-    configured = os.environ.get("GRIDWORK_CHROMIUM")
-    if configured:
-        return configured
-    return shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 
 
 class TrackedApp:
@@ -82,21 +69,6 @@ def live_server(_migrated_app: Flask) -> Iterator[LiveServer]:
     yield LiveServer(f"http://127.0.0.1:{server.server_port}", tracker)
     server.shutdown()
     thread.join(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
-    path = chromium_path()
-    if path is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, headless=True,
-                                             args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @dataclass
