@@ -37,9 +37,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from client_sync.push import RECORD_KINDS  # what a batch carries: every kind but photo
 from client_sync.queue import KINDS, Item, Outbox
 
-RECORD_KINDS = ("household", "visit", "report")
 BATCH_KINDS = (KINDS, ("photo",), RECORD_KINDS)  # the pusher sends photos and records apart
 PHOTO_BYTES = (b"\xff\xd8 first photo " * 300, b"\xff\xd8 second photo " * 200, b"\xff\xd8 x")
 NOTES = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
