@@ -167,6 +167,10 @@ def questions(batch: int) -> list[tuple[str, Callable[[City], float]]]:
             "secretary", "/map/households", bbox=bbox(c.center, 13), zoom=13, **period)),
         ("/map/grids (coverage shading)", lambda c: c.get("secretary", "/map/grids", **period)),
         ("/map/grids, city admin (every grid)", lambda c: c.get("city", "/map/grids", **period)),
+        ("/map/grids, city admin, view z13", lambda c: c.get(
+            "city", "/map/grids", bbox=bbox(c.center, 13), **period)),
+        ("/map/grids, city admin, view z15", lambda c: c.get(
+            "city", "/map/grids", bbox=bbox(c.center, 15), **period)),
         ("/map/visits z17", lambda c: c.get(
             "city", "/map/visits", bbox=bbox(c.center, 17), limit=2000, **period)),
         ("/map/buildings z17", lambda c: c.get(
@@ -188,9 +192,13 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run(cities: list[City], rounds: int, batch: int) -> dict[str, dict[int, list[float]]]:
-    """Every question, every size, ``rounds`` times, the sizes' order rotating each round."""
-    asked = questions(batch)
+def run(cities: list[City], rounds: int, batch: int,
+        only: str = "") -> dict[str, dict[int, list[float]]]:
+    """Every question (whose label holds one of ``only``'s comma-separated words, when
+    given; the baseline always), every size, ``rounds`` times, the sizes' order rotating."""
+    words = [w for w in only.split(",") if w]
+    asked = [(label, ask) for label, ask in questions(batch)
+             if not words or "baseline" in label or any(w in label for w in words)]
     times: dict[str, dict[int, list[float]]] = {label: {} for label, _ask in asked}
     for city in cities:  # warm: plans, caches, the first pages
         for _label, ask in asked:
@@ -231,6 +239,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--only", default="", help="ask only the figures whose label holds "
+                        "one of these comma-separated words (e.g. /map/grids); the baseline "
+                        "is always asked")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     urls = [ensure_database(args.url, n, build_schema, finish) for n in sizes]
@@ -242,7 +253,7 @@ def main() -> None:
             households, visits = db.session.execute(text(
                 "SELECT (SELECT count(*) FROM household), (SELECT count(*) FROM visit)")).one()
         print(f"city of {city.households:,}: {households:,} households, {visits:,} visits")
-    times = run(cities, args.rounds, args.batch)
+    times = run(cities, args.rounds, args.batch, args.only)
     report(times, sizes, args.rounds)
 
 
