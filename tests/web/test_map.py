@@ -173,6 +173,21 @@ def test_opening_a_case_shows_its_timeline_and_before_after_photos(page: Any,
     screenshot(page, "map-case")
 
 
+def test_grid_layer_asks_for_the_view_and_follows_a_move(page: Any, world: Any) -> None:
+    """The grids come for the view's box (a city holds 1,200), asked again after a move."""
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/api/v1/map/grids" in r.url else None)
+    login(page, "shuji", world.password)
+    wait_map_ready(page)
+    assert _count(page, "path.grid-area") == 2
+    assert asked and all("bbox=" in url for url in asked), asked
+    before = map_loads(page)  # G2 alone fills the view: G1 is no longer asked for
+    page.evaluate("GW.mapPage.map.setView(GW.crs.toMap(28.802, 113.083), 18)")
+    wait_map_ready(page, before)
+    assert _count(page, "path.grid-area") == 1 and _count(page, "path.grid-G2") == 1
+    assert len(asked) >= 2
+
+
 def test_grid_worker_sees_only_their_own_grid(page: Any, world: Any, watch: PageWatch) -> None:
     watch.allow(404, "/api/v1/households/")  # outside my grids: not found
     login(page, "wangge1", world.password)
