@@ -8,6 +8,8 @@ the door:
   string, key or value (PostgreSQL stores neither; UTF-8 cannot encode a lone surrogate);
 - an integer outside a 32-bit column (-2^31 .. 2^31 - 1): the id columns of users, grids,
   buildings and communities are INTEGER, and no count or id the API takes comes near it;
+- a query parameter given twice where it takes one value (``?community=a&community=b%06``:
+  the server would read one and a proxy or a log another);
 - a date or time outside :data:`DATE_WINDOW`, the policy window of every date the API takes:
   nothing Gridwork records happened before 2000, and a date past 2099 is a typo (a visit
   dated year 0001, a report of 1900, ``?from=0001-01-01``). A time is judged by its date as
@@ -105,6 +107,16 @@ def _walk_loaded(value: Any, path: tuple[Any, ...], errors: dict[str, Any]) -> N
             _walk_loaded(item, (*path, index), errors)
 
 
+def _repeated_singles(data: Mapping[str, Any]) -> list[str]:
+    """The keys of a query string (webargs' MultiDictProxy) given more than once although
+    their field takes one value."""
+    multiple = getattr(data, "multiple_keys", None)
+    getlist = getattr(data, "getlist", None)
+    if multiple is None or getlist is None:
+        return []
+    return [key for key in data if key not in multiple and len(getlist(key)) > 1]
+
+
 def _nested(field: Any) -> bool:
     inner = getattr(field, "inner", None)  # List(Nested(...))
     return isinstance(field, fields.Nested) or isinstance(inner, fields.Nested)
@@ -124,6 +136,8 @@ class Schema(marshmallow.Schema):
         else:
             errors = {}
             by_key = {field.data_key or name: field for name, field in self.load_fields.items()}
+            for key in _repeated_singles(data):
+                errors[key] = ["Give this parameter once."]
             for key in list(data.keys()):
                 if key in self.checked_elsewhere or _nested(by_key.get(key)):
                     continue  # the nested schema checks its own input, once
