@@ -130,6 +130,11 @@ def _next_page(path: str, parameter: str = "cursor") -> dict[str, dict[str, Any]
 #: Links by source operation (method, path under /api/v1); every 2xx answer with a body of
 #: that operation carries them. tests/server/test_api_fuzz.py proves each one resolves.
 LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("get", "/me"): {
+        "MyHouseholds": _link("get", "/households", "The households of my first grid",
+                              parameters={"grid": "$response.body#/grids/0"}),
+        "MyVisits": _link("get", "/visits", "The visits I made",
+                          parameters={"worker_id": "$response.body#/id"})},
     ("post", "/households"): _household(_ID),
     ("get", "/households"): {**_household(_FIRST), **_next_page("/households")},
     ("get", "/households/{household_id}"): {
