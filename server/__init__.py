@@ -62,12 +62,13 @@ def create_app(config: type[Config] | dict[str, Any] | None = None) -> Flask:
 
 def _init_extensions(app: Flask) -> None:
     import server.models  # noqa: F401 - registers every table on the metadata
-    from server import transactions, webhook_sender
+    from server import jobs, transactions, webhook_sender
     from server.extensions import compress, db, limiter, migrate
 
     db.init_app(app)
     transactions.init_app(app)  # the request boundary: registered first, so it runs last
     webhook_sender.init_app(app)  # its thread starts on the first wake after a commit
+    jobs.init_app(app)  # refuses a job setting this database cannot run, at start
     from server.models.map_cells import include_object
 
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True,

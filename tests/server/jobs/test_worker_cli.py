@@ -11,11 +11,14 @@ def test_worker_without_the_queue_says_to_set_it(app):
     assert "GRIDWORK_JOBS=queue" in result.output
 
 
-def test_the_queue_is_refused_on_sqlite(make_app, test_database):
+def test_the_queue_is_refused_on_sqlite_when_the_app_starts(make_app, test_database):
+    """Not at the first photo (a 500 then): the server does not start."""
     if test_database.dialect != "sqlite":
         pytest.skip("SQLite only")
-    from server.jobs import init_app
-
-    app = make_app(JOBS="queue")
     with pytest.raises(RuntimeError, match="needs PostgreSQL"):
-        init_app(app)
+        make_app(JOBS="queue")
+
+
+def test_an_unknown_job_setting_is_refused_when_the_app_starts(make_app):
+    with pytest.raises(RuntimeError, match="GRIDWORK_JOBS must be 'inline' or 'queue'"):
+        make_app(JOBS="celery")
