@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from marshmallow import fields, validate
 
 from schemas.base import Schema
 from schemas.common import UUIDString
 
 __all__ = [
-    "BATCH_KINDS", "CHANGE_KINDS", "MAX_BATCH", "MAX_CHANGES",
+    "BATCH_KINDS", "BODY_COMPONENTS", "CHANGE_KINDS", "MAX_BATCH", "MAX_CHANGES",
     "SyncRecordSchema", "SyncBatchSchema", "SyncResultSchema", "SyncBatchResultSchema",
     "SyncChangesArgsSchema", "SyncChangeSchema", "SyncChangesSchema",
 ]
 
 # The order matters to nobody on the wire; the client sends parents before children.
 BATCH_KINDS = ("household", "visit", "report", "track")
+#: Each kind's body: the component of the schema its own endpoint loads.
+BODY_COMPONENTS = {"household": "HouseholdCreate", "visit": "VisitCreate",
+                   "report": "ReportCreate", "track": "TrackCreate"}
 CHANGE_KINDS = ("household", "report", "category")
 MAX_BATCH = 200
 MAX_CHANGES = 1000
@@ -24,6 +29,13 @@ class SyncRecordSchema(Schema):
     """One queued record: its kind, its device-made id, and the body its own endpoint takes."""
 
     checked_elsewhere = frozenset({"body"})  # by its kind's schema: a bad body fails alone
+    #: In the OpenAPI document: a record is one of the kinds, its body that kind's create
+    #: schema (the server loads it so; a bad body fails alone, in its result).
+    openapi_rules: ClassVar[dict[str, Any]] = {"oneOf": [
+        {"title": f"{kind} record", "required": ["kind", "body"], "properties": {
+            "kind": {"type": "string", "enum": [kind]},
+            "body": {"$ref": f"#/components/schemas/{component}"}}}
+        for kind, component in BODY_COMPONENTS.items()]}
 
     kind = fields.String(required=True, validate=validate.OneOf(BATCH_KINDS))
     client_uuid = UUIDString(required=True)

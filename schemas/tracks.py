@@ -30,11 +30,14 @@ MAX_TRACK_POINTS = 5000
 MAX_TRACK_HOURS = 24
 POINT_FIELDS = ("lat", "lon", "accuracy_m", "recorded_at")
 _TIME = fields.AwareDateTime()
-# What the OpenAPI document says of a point (OpenAPI 3.0 has no tuples: the array's items
-# are described together; the order is lat, lon, accuracy_m, recorded_at).
+# What the OpenAPI document says of a point. OpenAPI 3.0 has no tuples (``items`` is one
+# schema; ``prefixItems`` is 3.1's): the array's items are described together, each a
+# number in the widest of the positions' ranges (lon's least, accuracy_m's greatest), a
+# date-time or null; the order and each position's own range are in the description.
 _ARRAY_POINT = {"type": "array", "minItems": 4, "maxItems": 4,
-                "description": "[lat, lon, accuracy_m (or null), recorded_at]",
-                "items": {"oneOf": [{"type": "number"},
+                "description": "[lat (-90..90), lon (-180..180), accuracy_m (0..100000 m, or "
+                               "null), recorded_at (date-time)]",
+                "items": {"oneOf": [{"type": "number", "minimum": -180, "maximum": 100_000},
                                     {"type": "string", "format": "date-time"}],
                           "nullable": True}}
 _OBJECT_POINT = {"type": "object", "required": ["lat", "lon", "recorded_at"],
