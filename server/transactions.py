@@ -18,7 +18,8 @@ a transaction of its own on another connection, and a tus upload, whose offset i
 as its bytes stream in (so a HEAD sees the progress and a dropped line keeps what arrived).
 
 Work that must follow the commit, never precede it (waking the webhook sender), registers
-with :func:`after_commit`.
+with :func:`after_commit`. Work that undoes what a rollback cannot (a stored photo file whose
+row the rollback took away) registers with :func:`after_rollback`.
 
 A read whose database connection drops (the database restarted, a backend was terminated)
 runs once more on a fresh connection (:func:`dispatch_retrying_reads`): a GET, HEAD or
@@ -34,16 +35,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-__all__ = ["after_commit", "checkpoint", "dispatch_retrying_reads", "end_request", "init_app",
-           "keep_on_error", "unit_of_work"]
+__all__ = ["after_commit", "after_rollback", "checkpoint", "dispatch_retrying_reads",
+           "end_request", "init_app", "keep_on_error", "unit_of_work"]
 
 log = logging.getLogger(__name__)
 _AFTER_COMMIT = "gridwork_after_commit"
+_AFTER_ROLLBACK = "gridwork_after_rollback"
+_KEEP = "gridwork.keep_on_error"
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 T = TypeVar("T")
 
@@ -66,7 +69,9 @@ def checkpoint(session: Session | Any) -> None:
 
 def keep_on_error() -> None:
     """Commit this request's changes even though it answers an error (4xx)."""
-    g.gridwork_keep_on_error = True
+    # On the request, not on g: an app context (and its g) can outlive one request (a test
+    # client's requests share the test's), and the next request's refusal must roll back.
+    request.environ[_KEEP] = True
 
 
 def end_request(response: Response) -> Response:
@@ -75,7 +80,7 @@ def end_request(response: Response) -> Response:
 
     session = db.session
     if response.status_code < 400 or (response.status_code < 500
-                                      and g.get("gridwork_keep_on_error")):
+                                      and request.environ.get(_KEEP)):
         session.commit()
     else:
         session.rollback()
@@ -111,9 +116,22 @@ def after_commit(session: Session | Any, callback: Callable[[], None]) -> None:
     info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
+def after_rollback(session: Session | Any, callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the transaction that holds this session's changes rolls back.
+
+    A commit forgets it; so does a savepoint's rollback (the outer work may still commit).
+    The callback runs after the rollback, in a fresh transaction of the session: it may read
+    what the database holds now. An error in it is logged, never raised (a rollback is often
+    already the answer to an error).
+    """
+    info = session.info
+    info.setdefault(_AFTER_ROLLBACK, []).append(callback)
+
+
 def _run_after_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint released: the work is not committed yet
+    session.info.pop(_AFTER_ROLLBACK, None)
     callbacks = session.info.pop(_AFTER_COMMIT, None)
     for callback in callbacks or ():
         callback()
@@ -124,9 +142,23 @@ def _forget(session: Session, *_: Any) -> None:
         session.info.pop(_AFTER_COMMIT, None)
 
 
+def _run_after_rollback(session: Session, previous: Any) -> None:
+    # after_soft_rollback: the session may run SQL again here (after_rollback may not).
+    if previous.nested or previous.parent is not None:
+        return  # a savepoint (or an inner subtransaction) rolled back: the outer work goes on
+    callbacks = session.info.pop(_AFTER_ROLLBACK, None)
+    for callback in callbacks or ():
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - a cleanup must not hide the error being answered
+            log.exception("cleanup after a rollback failed")
+
+
 def init_app(app: Flask) -> None:
     """Install the request boundary on ``app`` (the session events are global, once)."""
     app.after_request(end_request)
     if not event.contains(Session, "after_commit", _run_after_commit):
         event.listen(Session, "after_commit", _run_after_commit)
         event.listen(Session, "after_rollback", _forget)
+    if not event.contains(Session, "after_soft_rollback", _run_after_rollback):
+        event.listen(Session, "after_soft_rollback", _run_after_rollback)

@@ -5,8 +5,10 @@ byte is uploaded. The same id with the same bytes is a replay; with other bytes,
 The same bytes under two ids are two rows sharing one stored file (content addressed).
 
 The request checks the photo (a 1/8-scale decode proves it whole), stores the original and
-answers; its display image and thumb are a job (``photos.derive``, ``server.jobs``) deferred
-in the same transaction as the row. Until they exist, asking for them answers 202.
+answers (should the transaction that holds its row roll back, bytes this photo brought and
+that no row names afterwards are deleted again: ``transactions.after_rollback``); its
+display image and thumb are a job (``photos.derive``, ``server.jobs``) deferred in the same
+transaction as the row. Until they exist, asking for them answers 202.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server import jobs
@@ -36,6 +39,7 @@ from server.storage import (
     open_store,
     receive_stream,
 )
+from server.transactions import after_rollback
 
 __all__ = ["photo_store", "photo_problem", "accept_photo", "receive_to_temp",
            "visible_photo", "photo_file", "exif_time_utc", "DerivativePendingError",
@@ -135,6 +139,8 @@ def accept_photo(session: Session, user: User, src: Path, sha256: str, *,
             sha256)
         if created and (fresh or not store.exists("thumb", sha256)):
             jobs.defer(session, DERIVE_TASK, lock=f"derive:{sha256}", sha256=sha256)
+        if created and fresh:
+            after_rollback(session, lambda: _drop_unreferenced(session, store, sha256))
         return photo, created
     except BaseException:
         # Bytes that were not here before and that no row names must not stay (the same bytes
@@ -142,6 +148,14 @@ def accept_photo(session: Session, user: User, src: Path, sha256: str, *,
         if fresh:
             store.delete(sha256)
         raise
+
+
+def _drop_unreferenced(session: Session, store: PhotoStore, sha256: str) -> None:
+    """After a rollback took this photo's row away: delete its bytes unless a row (committed
+    before, or by another request meanwhile) still names them (the store shares a file)."""
+    if session.scalar(select(Photo.id).where(Photo.sha256 == sha256).limit(1)) is None:
+        store.delete(sha256)
+        log.info("photo bytes %s deleted: the transaction that stored them rolled back", sha256)
 
 
 def _record(session: Session, photo: Photo, user: User, sha256: str) -> tuple[Photo, bool]:
@@ -157,7 +171,22 @@ def _record(session: Session, photo: Photo, user: User, sha256: str) -> tuple[Ph
         existing = session.get(Photo, photo_id)
         return None if existing is None else _replay(existing, user, sha256)
 
-    return insert_or_twin(session.begin_nested, insert, twin)
+    return insert_or_twin(lambda: _savepoint(session), insert, twin)
+
+
+def _savepoint(session: Session) -> Any:
+    """A savepoint inside the caller's transaction, so the caller's rollback takes the row.
+
+    pysqlite begins SQLite's transaction only before a write; a SAVEPOINT before any write
+    is then the outermost transaction and its RELEASE commits the row (a refused OpenRosa
+    submission kept a photo row without its record). BEGIN first, as pysqlite would have
+    before the INSERT (a deferred BEGIN: nothing is read or locked until the INSERT).
+    """
+    conn = session.connection()
+    dbapi = conn.connection.dbapi_connection
+    if conn.dialect.name == "sqlite" and dbapi is not None and not dbapi.in_transaction:
+        conn.exec_driver_sql("BEGIN")
+    return session.begin_nested()
 
 
 def receive_to_temp(stream: BinaryIO,

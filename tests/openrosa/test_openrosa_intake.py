@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from requests.auth import HTTPDigestAuth
 
 from server.extensions import db
-from server.models import LoginFailure, Report, Visit
+from server.models import LoginFailure, Photo, Report, Visit
 from server.openrosa import auth as openrosa_auth
 from server.openrosa.auth import issue_collect_password
 from server.openrosa.forms import VISIT_FORM, xform
+from server.services.photos import photo_store
 from tests.factories import PASSWORD, Factory
 from tests.openrosa.collect import fill_instance
 from tests.openrosa.conftest import jpeg
@@ -130,3 +131,40 @@ def test_digest_with_the_account_password_fails(client, factory):
     path = "/openrosa/formList"
     header = _digest_header(client, worker.user.username, PASSWORD, path)
     assert client.get(path, headers={"Authorization": header}).status_code == 401
+
+
+def _stored_originals(media_dir) -> set[str]:
+    return {p.name.partition(".")[0] for p in media_dir.rglob("*")
+            if p.is_file() and "tmp" not in p.relative_to(media_dir).parts}
+
+
+def test_a_refused_submission_leaves_no_photo_file_behind(client, factory, media_dir):
+    worker = factory.actor("grid_worker")
+    others = add_household(factory, "G2")  # not the worker's grid: the visit is refused 403
+    before = _stored_originals(media_dir)
+    _instance_id, xml = _visit(others.id, photos=[{"photo": "a.jpg"}])
+    response = _post(client, basic(worker.user.username, PASSWORD), xml, {"a.jpg": jpeg(41)})
+    assert response.status_code == 403, response.data.decode()
+    db.session.rollback()
+    assert db.session.query(Photo).count() == 0
+    assert _stored_originals(media_dir) == before
+
+
+def test_a_refused_submission_keeps_a_file_an_earlier_photo_names(app, client, factory,
+                                                                  media_dir):
+    worker = factory.actor("grid_worker")
+    mine, others = add_household(factory, "G1"), add_household(factory, "G2", door="102")
+    picture = jpeg(42)
+    _instance_id, xml = _visit(mine.id, photos=[{"photo": "a.jpg"}])
+    accepted = _post(client, basic(worker.user.username, PASSWORD), xml, {"a.jpg": picture})
+    assert accepted.status_code == 201, accepted.data.decode()
+    kept = _stored_originals(media_dir)
+    assert kept
+    _instance_id, xml = _visit(others.id, photos=[{"photo": "b.jpg"}])
+    refused = _post(client, basic(worker.user.username, PASSWORD), xml, {"b.jpg": picture})
+    assert refused.status_code == 403, refused.data.decode()
+    db.session.rollback()
+    assert db.session.query(Photo).count() == 1
+    assert _stored_originals(media_dir) == kept
+    (photo,) = db.session.query(Photo).all()
+    assert photo_store(app.config).exists("original", photo.sha256)
