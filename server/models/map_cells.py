@@ -24,7 +24,7 @@ from server.models.households import Household
 from server.models.types import BigIntPK, UTCDateTime
 
 __all__ = ["MapCell", "MapCellChange", "MapCellClock", "TRIGGER_SQL", "SPATIAL_SQL",
-           "include_object"]
+           "SPATIAL_INDEXES", "create_spatial_indexes", "include_object"]
 
 
 class _Counts:
@@ -144,11 +144,23 @@ END $$;
 
 
 
+SPATIAL_INDEXES = ("gix_household_point", "gix_building_point", "gix_visit_point")
+
+
+def create_spatial_indexes(connection: Connection) -> None:
+    """Enable PostGIS when its user may and make the GiST indexes (PostgreSQL; idempotent).
+
+    Also for a database migrated before PostGIS was installed (``gridwork map-cells
+    status --add-spatial-indexes``); migration 0005 keeps its own copy, as of its revision.
+    """
+    connection.exec_driver_sql(SPATIAL_SQL)
+
+
 @event.listens_for(db.metadata, "after_create")
 def _postgresql_parts(_target: Any, connection: Connection, **_kw: Any) -> None:
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(TRIGGER_SQL)
-        connection.exec_driver_sql(SPATIAL_SQL)
+        create_spatial_indexes(connection)
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool,
                    _compare_to: Any) -> bool:
