@@ -172,6 +172,7 @@ def gridwork_commands() -> list[click.Command]:
         cases,
         households,
         keys,
+        map_cells,
         odk,
         report,
         uploads,
@@ -183,7 +184,8 @@ def gridwork_commands() -> list[click.Command]:
         users.add_command(sub)
     commands = [communities, departments, grids, users, seed_demo, serve, *backup.commands,
                 buildings.command, cases.command, households.command, keys.command, odk.command,
-                report.command, uploads.command, webhooks.command, worker.command]
+                report.command, uploads.command, webhooks.command, worker.command,
+                map_cells.command]
     for command in commands:
         _commit_when_done(command)
     return commands
