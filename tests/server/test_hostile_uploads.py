@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -374,6 +375,15 @@ def test_gunicorn_answers_the_whole_corpus_and_stays_up(db, worker, live, tmp_pa
                 assert (resp.status_code, resp.headers["Content-Type"]) == (
                     outcome.status, PROBLEM), (entry.name, resp.text[:300])
         assert session.get(f"{live.url}/api/v1/health", timeout=10).json()["database"] == "ok"
+    # Display images and thumbs are a job after the commit (202 until made): wait for them.
+    for photo_id in stored:
+        for size in ("display", "thumb"):
+            deadline = time.monotonic() + 60
+            while (answer := session.get(f"{live.url}/api/v1/photos/{photo_id}/{size}",
+                                         timeout=10)).status_code == 202:
+                assert time.monotonic() < deadline, (photo_id, size, "never made")
+                time.sleep(0.1)
+            assert answer.status_code == 200, (photo_id, size, answer.status_code)
     media = tmp_path / "live-media"
     left = {str(p.relative_to(media)) for p in media.rglob("*") if p.is_file()}
     db.session.expire_all()
