@@ -127,19 +127,7 @@ class PhotoStore:
 
     def put_blob(self, name: str, data: bytes) -> None:
         """Write a file made by a job (an export) under ``blobs/NAME``, atomically."""
-        dest = self._blob_path(name)
-        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix="blob-", suffix=".part")
-        try:
-            with open(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            self._make_dirs(dest.parent)
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(dest.parent)
+        self._write_atomically(self._blob_path(name), data, prefix="blob-")
 
     def open_blob(self, name: str) -> BinaryIO | None:
         """A file ``put_blob`` wrote, open for reading, or None."""
@@ -182,7 +170,12 @@ class PhotoStore:
         if kind not in ("display", "thumb"):
             raise ValueError(f"not a derived kind: {kind!r}")
         dest = self.path(kind, sha256)
-        fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix=f"{kind}-", suffix=".part")
+        self._write_atomically(dest, data, prefix=f"{kind}-")
+        return dest
+
+    def _write_atomically(self, dest: Path, data: bytes, *, prefix: str) -> None:
+        """Write ``data`` to a fsynced temporary file, then move it into place as ``dest``."""
+        fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix=prefix, suffix=".part")
         try:
             with open(fd, "wb") as out:
                 out.write(data)
@@ -194,7 +187,6 @@ class PhotoStore:
             Path(name).unlink(missing_ok=True)
             raise
         _fsync_dir(dest.parent)
-        return dest
 
     def delete(self, sha256: str) -> None:
         """Remove the original and its derived images; missing files are fine."""
