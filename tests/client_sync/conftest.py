@@ -15,6 +15,10 @@ from PIL import Image
 
 from client_sync.client import SyncClient
 from client_sync.testing import LiveServer
+from schemas.households import HouseholdCreateSchema
+from server.extensions import db
+from server.services.access import access_for
+from server.services.households import create_household
 from tests.factories import PASSWORD, Actor, Factory
 from tests.server.storage.imagegen import exif_bytes
 
@@ -39,6 +43,18 @@ def live_server(_migrated_app: Flask, app_config: dict[str, Any],
 def worker(factory: Factory, live_server: LiveServer) -> Actor:
     """A grid worker of G1 (password ``tests.factories.PASSWORD``)."""
     return factory.actor("grid_worker", grids=("G1",))
+
+
+def g1_households(factory: Factory, count: int) -> list[int]:
+    """``count`` households in G1's building, made by the secretary and committed: their ids."""
+    access = access_for(db.session, factory.actor("secretary").user)
+    building = factory.building("G1").id
+    bodies = [{"building_id": building, "unit": "1", "door": str(100 + n),
+               "head_name": f"住户{n}"} for n in range(count)]
+    ids = [create_household(db.session, access, HouseholdCreateSchema().load(body))[0].id
+           for body in bodies]
+    db.session.commit()
+    return ids
 
 
 def make_client(server_url: str, data_dir: Path, **kwargs: Any) -> SyncClient:

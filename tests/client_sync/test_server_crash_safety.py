@@ -31,13 +31,10 @@ from sqlalchemy.engine import make_url
 
 from client_sync.client import SyncClient, SyncResult
 from client_sync.testing import LiveServer
-from schemas.households import HouseholdCreateSchema
 from server.extensions import db
 from server.models import Community, Household, Photo, Visit, visit_photos
-from server.services.access import access_for
 from server.services.household_sheets import write_csv
-from server.services.households import create_household
-from tests.client_sync.conftest import make_client, noisy_jpeg
+from tests.client_sync.conftest import g1_households, make_client, noisy_jpeg
 from tests.factories import PASSWORD, Actor, Factory
 
 pytestmark = pytest.mark.slow
@@ -150,18 +147,6 @@ class Progress:
             self.second_batch.set()
 
 
-def _households(factory: Factory) -> list[int]:
-    secretary = factory.actor("secretary")
-    access = access_for(db.session, secretary.user)
-    building = factory.building("G1").id
-    bodies = [{"building_id": building, "unit": "1", "door": str(100 + n),
-               "head_name": f"住户{n}"} for n in range(N_HOUSEHOLDS)]
-    ids = [create_household(db.session, access, HouseholdCreateSchema().load(body))[0].id
-           for body in bodies]
-    db.session.commit()
-    return ids
-
-
 def _queue_visits(client: SyncClient, homes: list[int], camera: Path) -> set[str]:
     """600 visits at scattered times of the last two days; the last 30 of the second batch
     carry a photo each (the outbox sends in queue order, so they travel in batch 2)."""
@@ -231,7 +216,7 @@ def _assert_visits_consistent(queued: set[str]) -> dict[str, int]:
 def test_server_killed_mid_batch_keeps_every_visit_exactly_once_after_the_retry(
         factory: Factory, server: LiveServer, probe: WriteProbe, tmp_path: Path) -> None:
     worker: Actor = factory.actor("grid_worker", grids=("G1",))
-    homes = _households(factory)
+    homes = g1_households(factory, N_HOUSEHOLDS)
     progress = Progress(N_PHOTO_VISITS)
     with make_client(server.url, tmp_path / "phone", on_event=progress,
                      photo_workers=N_PHOTO_VISITS) as client:

@@ -29,13 +29,10 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from client_sync.testing import free_port
-from schemas.households import HouseholdCreateSchema
 from server.extensions import db
 from server.jobs.queue import apply_schema, drop_schema
 from server.models import Photo, Visit
-from server.services.access import access_for
-from server.services.households import create_household
-from tests.client_sync.conftest import make_client, noisy_jpeg
+from tests.client_sync.conftest import g1_households, make_client, noisy_jpeg
 from tests.factories import PASSWORD, Factory
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.slow]
@@ -225,18 +222,6 @@ def city(app_config: dict[str, Any], test_database: Any, tmp_path: Path) -> Iter
         town.stop()
 
 
-def _households(factory: Factory) -> list[int]:
-    secretary = factory.actor("secretary")
-    access = access_for(db.session, secretary.user)
-    building = factory.building("G1").id
-    bodies = [{"building_id": building, "unit": "1", "door": str(100 + n),
-               "head_name": f"住户{n}"} for n in range(N_HOUSEHOLDS)]
-    ids = [create_household(db.session, access, HouseholdCreateSchema().load(body))[0].id
-           for body in bodies]
-    db.session.commit()
-    return ids
-
-
 def _kill_mid_batch(city: City, host: str, done: threading.Event) -> float:
     """SIGKILL ``host`` while one of its sync batches is writing; when, after the start."""
     began = time.monotonic()
@@ -251,7 +236,7 @@ def _kill_mid_batch(city: City, host: str, done: threading.Event) -> float:
 def test_two_hosts_behind_nginx_lose_one_mid_batch_and_keep_every_record_once(
         city: City, factory: Factory, tmp_path: Path) -> None:
     worker = factory.actor("grid_worker", grids=("G1",))
-    homes = _households(factory)
+    homes = g1_households(factory, N_HOUSEHOLDS)
     rng, now, queued = random.Random(16), datetime.now(UTC), set()
     with make_client(city.url, tmp_path / "phone", batch_size=BATCH,
                      photo_workers=4) as client:
