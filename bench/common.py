@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ByteCountingProxy", "load_average", "median_worst", "own_database", "percentile",
-           "samples_ms", "scratch_name", "summary"]
+__all__ = ["ByteCountingProxy", "load_average", "median_worst", "one_grid_community",
+           "own_database", "percentile", "samples_ms", "scratch_name", "summary"]
 
 
 def load_average() -> str:
@@ -171,3 +171,26 @@ class ByteCountingProxy:
             sel.close()
             client.close()
             upstream.close()
+
+
+def one_grid_community(session: Any, center: tuple[float, float]) -> Any:
+    """Community C1 with its grid G1 (28.800-28.804 N, 113.070-113.078 E) and building B1 at
+    ``center``, committed: the building. The benches' small world; they add the people."""
+    from sqlalchemy import select
+
+    from server.models import Building, Community
+    from server.services.grids import import_grids
+
+    session.add(Community(code="C1", name="基准社区"))
+    session.commit()
+    ring = [[113.070, 28.800], [113.078, 28.800], [113.078, 28.804], [113.070, 28.804],
+            [113.070, 28.800]]
+    import_grids(session, "C1", {"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"code": "G1", "name": "一网格"},
+        "geometry": {"type": "Polygon", "coordinates": [ring]}}]})
+    community = session.scalars(select(Community)).one()
+    building = Building(community_id=community.id, grid_id=community.grids[0].id, code="B1",
+                        name="1栋", lat=center[0], lon=center[1])
+    session.add(building)
+    session.commit()
+    return building

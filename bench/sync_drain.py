@@ -47,7 +47,13 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import load_average, median_worst, own_database, scratch_name  # noqa: E402
+from bench.common import (  # noqa: E402
+    load_average,
+    median_worst,
+    one_grid_community,
+    own_database,
+    scratch_name,
+)
 from client_sync.client import SyncClient  # noqa: E402
 from client_sync.testing import FlakyProxy, LiveServer  # noqa: E402
 
@@ -92,10 +98,8 @@ def seed_server(database_url: str, media: Path, households: int) -> list[int]:
     from schemas.households import HouseholdCreateSchema
     from server import create_app
     from server.extensions import db
-    from server.models import Building, Community
     from server.services.access import access_for
     from server.services.auth import create_user
-    from server.services.grids import import_grids
     from server.services.households import create_household
 
     app = create_app({"DATABASE_URL": database_url, "MEDIA_DIR": str(media), "TESTING": True,
@@ -103,18 +107,7 @@ def seed_server(database_url: str, media: Path, households: int) -> list[int]:
     with app.app_context():
         db.drop_all()
         db.create_all()
-        db.session.add(Community(code="C1", name="基准社区"))
-        db.session.commit()
-        ring = [[113.070, 28.800], [113.078, 28.800], [113.078, 28.804], [113.070, 28.804],
-                [113.070, 28.800]]
-        import_grids(db.session, "C1", {"type": "FeatureCollection", "features": [{
-            "type": "Feature", "properties": {"code": "G1", "name": "一网格"},
-            "geometry": {"type": "Polygon", "coordinates": [ring]}}]})
-        community = db.session.query(Community).one()
-        building = Building(community_id=community.id, grid_id=community.grids[0].id,
-                            code="B1", name="1栋", lat=CENTER[0], lon=CENTER[1])
-        db.session.add(building)
-        db.session.commit()
+        building = one_grid_community(db.session, CENTER)
         worker = create_user(db.session, "worker", PASSWORD, "grid_worker", grid_codes=("G1",))
         access = access_for(db.session, worker)
         ids = []

@@ -34,6 +34,7 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from bench.common import (  # noqa: E402
     load_average,
     median_worst,
+    one_grid_community,
     own_database,
     samples_ms,
     scratch_name,
@@ -42,10 +43,9 @@ from bench.common import (  # noqa: E402
 from schemas.households import HouseholdCreateSchema  # noqa: E402
 from server import create_app  # noqa: E402
 from server.extensions import db  # noqa: E402
-from server.models import Building, Community, Track, User, track_grids  # noqa: E402
+from server.models import Community, Track, User, track_grids  # noqa: E402
 from server.services.access import access_for  # noqa: E402
 from server.services.auth import create_user, issue_token  # noqa: E402
-from server.services.grids import import_grids  # noqa: E402
 from server.services.households import create_household  # noqa: E402
 
 CENTER = (28.802, 113.074)
@@ -65,18 +65,7 @@ def _track(start: datetime, n: int, step_s: int = 30) -> dict[str, Any]:
 
 def _world() -> tuple[dict[str, str], list[int], int]:
     """A community, its grid, a building and a household, 8 workers; headers of the first."""
-    db.session.add(Community(code="C1", name="基准社区"))
-    db.session.commit()
-    ring = [[113.070, 28.800], [113.078, 28.800], [113.078, 28.804], [113.070, 28.804],
-            [113.070, 28.800]]
-    import_grids(db.session, "C1", {"type": "FeatureCollection", "features": [{
-        "type": "Feature", "properties": {"code": "G1", "name": "一网格"},
-        "geometry": {"type": "Polygon", "coordinates": [ring]}}]})
-    community = db.session.scalars(select(Community)).one()
-    building = Building(community_id=community.id, grid_id=community.grids[0].id, code="B1",
-                        name="1栋", lat=CENTER[0], lon=CENTER[1])
-    db.session.add(building)
-    db.session.flush()
+    building = one_grid_community(db.session, CENTER)
     workers = [create_user(db.session, f"w{i}", "bench pass 2026", "grid_worker",
                            grid_codes=("G1",)) for i in range(8)]
     home, _ = create_household(db.session, access_for(db.session, workers[0]),
