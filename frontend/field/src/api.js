@@ -51,8 +51,10 @@ export async function api(method, path, { json, token, timeoutMs = 30000 } = {})
   }
   const body = await response.json().catch(() => null);
   if (!response.ok) {
-    throw errorFor(response.status, body,
+    const error = errorFor(response.status, body,
       retryAfterSeconds(response.headers.get("Retry-After")));
+    error.token = bearer; // a 401 ends this login only, not one made since
+    throw error;
   }
   return body;
 }

@@ -95,13 +95,15 @@ async function refresh() {
     document.body.dataset.pulled = new Date().toISOString();
     if (["agenda", "cases"].includes(document.body.dataset.view)) route();
   } catch (error) {
-    if (error.authRequired) authLost();
+    if (error.authRequired) authLost(error);
   }
   pushSoon();
 }
 
-async function authLost() {
-  // The token was revoked or expired: back to the login page, the outbox untouched.
+async function authLost(error) {
+  // The token was revoked or expired: back to the login page, the outbox untouched. A 401
+  // that arrives after the worker logged in again answered the old token: it ends nothing.
+  if (error && error.token && error.token !== (await getMeta("token"))) return;
   await delMeta("token");
   loginNotice = t("login.revoked");
   // A pull and a push may both meet the 401: draw the login page once, not over a form

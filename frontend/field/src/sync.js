@@ -183,7 +183,7 @@ function failed(rec, problem) {
 function settle(rec, error, state, streak = true, ownAnswer = false) {
   if (error.authRequired) {
     state.stop = true;
-    onAuthLost();
+    onAuthLost(error);
     return {};
   }
   if (error.dependencyMissing && rec.attempts + 1 < MAX_DEPENDENCY_TRIES) return retryLater(rec, error);
